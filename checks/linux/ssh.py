@@ -1,0 +1,320 @@
+"""SSH server checks: password login, root login, baked-in keys, reachability, host keys."""
+
+from __future__ import annotations
+
+from checks.evidence import key_fingerprint, line, setting_evidence
+from checks.policies import policy
+from scanner.facts.base import FactFailed, Facts, FactUnavailable, Mode
+from scanner.facts.linux.ssh import (
+    AUTHORIZED_KEYS,
+    HOST_KEYS,
+    OFFERED_AUTH,
+    SSHD_EFFECTIVE,
+    OfferedAuth,
+    SshdView,
+)
+from scanner.facts.linux.system import FIREWALL, LISTENERS
+from scanner.model import Evidence, Outcome, Platform, Severity, Status
+from scanner.parsers.firewall import (
+    FirewallVerdict,
+    evaluate_firewalld,
+    evaluate_iptables,
+    evaluate_nftables,
+    evaluate_ufw,
+)
+from scanner.parsers.listening import describe, listening_on_all_addresses, parse_proc_net_tcp
+from scanner.registry import check
+
+VETTING_SOURCES = ("10.0.0.1", "10.2.0.1")
+
+
+def _offered(facts: Facts) -> OfferedAuth | None:
+    try:
+        return facts.get(OFFERED_AUTH)
+    except FactUnavailable:
+        return None
+
+
+@check(
+    id="linux.ssh.password-authentication",
+    title="SSH password authentication is disabled",
+    severity=Severity.CRITICAL,
+    platform=Platform.LINUX,
+    policy=policy("S1", "G4"),
+    rationale="Marketplace vetting rejects images whose sshd accepts passwords: "
+    "password login invites brute force against every buyer's instance.",
+    remediation="Set `PasswordAuthentication no` in /etc/ssh/sshd_config (before any Include that "
+    "sets it, and in every Match block that overrides it), and check files under "
+    "/etc/ssh/sshd_config.d/, e.g. cloud-init's 50-cloud-init.conf.",
+    needs=[SSHD_EFFECTIVE, OFFERED_AUTH],
+)
+def password_authentication(facts: Facts) -> Outcome:
+    effective = facts.get(SSHD_EFFECTIVE)
+    offered = _offered(facts)
+    enabled = [v for v in effective.views if _first(v, "passwordauthentication") != "no"]
+    outside = {u: m for u, m in (offered.by_user.items() if offered else []) if "password" in m}
+    if enabled or outside:
+        evidence = setting_evidence(enabled, "passwordauthentication")
+        evidence += [
+            line("SSH server, probed from the scanner", f"offers {', '.join(m)} to user {u}")
+            for u, m in outside.items()
+        ]
+        who = (
+            f"{len(enabled)} of {len(effective.views)} vetting connections"
+            if enabled
+            else "the scanner"
+        )
+        return Outcome(Status.FAIL, f"sshd accepts passwords ({who})", tuple(evidence))
+    notes = [line(effective.method, note) for note in effective.notes]
+    kbd = [
+        v
+        for v in effective.views
+        if _first(v, "kbdinteractiveauthentication") == "yes" and _first(v, "usepam") == "yes"
+    ]
+    kbd_outside = {
+        u: m for u, m in (offered.by_user.items() if offered else []) if "keyboard-interactive" in m
+    }
+    if kbd or kbd_outside:
+        evidence = setting_evidence(kbd, "kbdinteractiveauthentication")
+        evidence += setting_evidence(kbd, "usepam")
+        evidence += [
+            line("SSH server, probed from the scanner", f"offers {', '.join(m)} to user {u}")
+            for u, m in kbd_outside.items()
+        ]
+        return Outcome(
+            Status.WARN,
+            "PasswordAuthentication is off, but keyboard-interactive with PAM can still ask for a "
+            "password; set KbdInteractiveAuthentication no",
+            tuple(evidence + notes),
+        )
+    evidence = setting_evidence(effective.views, "passwordauthentication")
+    if offered:
+        evidence += [
+            line(
+                "SSH server, probed from the scanner",
+                f"offers {', '.join(m) or 'nothing'} to user {u}",
+            )
+            for u, m in offered.by_user.items()
+        ]
+    return Outcome(
+        Status.PASS, "sshd refuses passwords for every vetting connection", tuple(evidence + notes)
+    )
+
+
+def _first(view: SshdView, keyword: str) -> str:
+    values = view.get(keyword).values
+    return values[0].lower() if values else ""
+
+
+_SAFE_ROOT_LOGIN = {"no", "prohibit-password", "without-password", "forced-commands-only"}
+
+
+@check(
+    id="linux.ssh.root-login",
+    title="root cannot log in with a password over SSH",
+    severity=Severity.CRITICAL,
+    platform=Platform.LINUX,
+    policy=policy("S2"),
+    rationale="A superuser reachable by password is the first target of every SSH scanner; "
+    "Marketplace requires that root cannot log in remotely with a password.",
+    remediation="Set `PermitRootLogin prohibit-password` (or `no`) in /etc/ssh/sshd_config and in "
+    "any Match block that applies to root.",
+    needs=[SSHD_EFFECTIVE],
+)
+def root_login(facts: Facts) -> Outcome:
+    effective = facts.get(SSHD_EFFECTIVE)
+    views = effective.for_user("root")
+    if not views:
+        raise FactFailed("no effective configuration for user root")
+    unsafe = [v for v in views if _first(v, "permitrootlogin") not in _SAFE_ROOT_LOGIN]
+    if unsafe:
+        return Outcome(
+            Status.FAIL,
+            f"PermitRootLogin allows root to log in with a password ({len(unsafe)} of {len(views)} "
+            "vetting connections)",
+            tuple(setting_evidence(unsafe, "permitrootlogin")),
+        )
+    value = _first(views[0], "permitrootlogin")
+    return Outcome(
+        Status.PASS,
+        f"PermitRootLogin is {value} for every vetting connection",
+        tuple(setting_evidence(views, "permitrootlogin")),
+    )
+
+
+@check(
+    id="linux.ssh.authorized-keys",
+    title="no SSH authorized keys are baked into the image",
+    severity=Severity.CRITICAL,
+    platform=Platform.LINUX,
+    policy=policy("S3", "CL"),
+    rationale="A public key left in authorized_keys lets its owner (the seller, a build system) "
+    "log in to every buyer's instance.",
+    remediation="Delete every authorized_keys / authorized_keys2 file (root, every home, and "
+    "AuthorizedKeysFile paths) before creating the AMI; EC2 injects the buyer's key at launch.",
+    needs=[AUTHORIZED_KEYS],
+)
+def authorized_keys(facts: Facts) -> Outcome:
+    found = facts.get(AUTHORIZED_KEYS)
+    own = (facts.context.scanner_public_key or "").split()[:2]
+    baked = [k for k in found.keys if [k.key_type, k.blob] != own]
+    excluded = len(found.keys) - len(baked)
+    note = f"; ignored the key amiscan logged in with ({excluded} entry)" if excluded else ""
+    if baked:
+        evidence = tuple(
+            line(
+                f"{k.path}:{k.line_number}",
+                f"{k.key_type} {key_fingerprint(k.blob)} {k.comment}".strip()
+                + (" (with options)" if k.options else ""),
+            )
+            for k in baked
+        )
+        return Outcome(Status.FAIL, f"{len(baked)} authorized key(s) in the image{note}", evidence)
+    examined = ", ".join(found.files_examined) or "none present"
+    return Outcome(
+        Status.PASS,
+        f"no authorized keys{note}",
+        (Evidence("files examined", examined),),
+    )
+
+
+def _firewall_verdicts(facts: Facts, port: int) -> list[tuple[str, FirewallVerdict]]:
+    dump = facts.get(FIREWALL)
+    verdicts: list[tuple[str, FirewallVerdict]] = []
+    for source in VETTING_SOURCES:
+        if dump.codes.get("iptables") == "0" and dump.outputs.get("iptables", "").strip():
+            verdicts.append(
+                (
+                    f"iptables -S (from {source})",
+                    evaluate_iptables(dump.outputs["iptables"], source, port),
+                )
+            )
+        if dump.codes.get("nft") == "0" and dump.outputs.get("nft", "").strip():
+            verdicts.append(
+                (
+                    f"nft -j list ruleset (from {source})",
+                    evaluate_nftables(dump.outputs["nft"], source, port),
+                )
+            )
+        if dump.codes.get("ufw") == "0" and "status: active" in dump.outputs.get("ufw", "").lower():
+            verdicts.append(
+                (
+                    f"ufw status verbose (from {source})",
+                    evaluate_ufw(dump.outputs["ufw"], source, port),
+                )
+            )
+    if dump.codes.get("firewalld") == "0":
+        verdicts.append(
+            ("firewall-cmd --list-all", evaluate_firewalld(dump.outputs.get("firewalld", ""), port))
+        )
+    return verdicts
+
+
+@check(
+    id="linux.ssh.listening",
+    title="sshd listens on the scanning port and the host firewall admits the vetting ranges",
+    severity=Severity.CRITICAL,
+    platform=Platform.LINUX,
+    policy=policy("S4"),
+    rationale="Marketplace vetting logs in over SSH from 10.0.0.0/16 and 10.2.0.0/16; an image "
+    "it cannot reach fails the scan.",
+    remediation="Make sshd listen on all addresses on port 22 (no ListenAddress restricted to "
+    "one address) and allow TCP/22 from 10.0.0.0/16 and 10.2.0.0/16 in iptables/nftables, "
+    "firewalld or ufw.",
+    needs=[LISTENERS, FIREWALL],
+)
+def listening(facts: Facts) -> Outcome:
+    if facts.context.mode is not Mode.LIVE:
+        raise FactUnavailable("reachability can only be judged on a running instance")
+    port = facts.context.scan_port
+    text = facts.get(LISTENERS)
+    v4, _, v6 = text.partition("### tcp6")
+    listeners = parse_proc_net_tcp(v4, 4) + parse_proc_net_tcp(v6, 6)
+    evidence = [line("/proc/net/tcp, /proc/net/tcp6", describe(listeners, port))]
+    if facts.context.reached_from_scanner:
+        evidence.append(line("scanner", f"reached TCP/{port} and logged in"))
+    if not listening_on_all_addresses(listeners, port):
+        return Outcome(
+            Status.FAIL, f"sshd does not listen on all addresses on port {port}", tuple(evidence)
+        )
+    try:
+        verdicts = _firewall_verdicts(facts, port)
+    except (FactFailed, FactUnavailable) as exc:
+        evidence.append(line("firewall", str(exc)))
+        return Outcome(
+            Status.WARN,
+            f"listening on port {port}; the firewall could not be read",
+            tuple(evidence),
+        )
+    evidence += [line(src, v.deciding_rule or v.reason) for src, v in verdicts]
+    blocked = [v for _, v in verdicts if v.admitted is False]
+    unsure = [v for _, v in verdicts if v.admitted is None]
+    if blocked:
+        return Outcome(
+            Status.FAIL,
+            f"the host firewall blocks TCP/{port} from the vetting ranges: {blocked[0].reason}",
+            tuple(evidence),
+        )
+    if unsure:
+        return Outcome(
+            Status.WARN,
+            f"cannot tell whether the firewall admits TCP/{port}: {unsure[0].reason}",
+            tuple(evidence),
+        )
+    if not verdicts:
+        evidence.append(line("firewall", "no active iptables, nftables, firewalld or ufw rules"))
+    return Outcome(
+        Status.PASS,
+        f"sshd listens on all addresses on port {port} and the firewall admits the vetting ranges",
+        tuple(evidence),
+    )
+
+
+@check(
+    id="linux.ssh.host-keys",
+    title="no SSH host keys are baked into the image",
+    severity=Severity.MEDIUM,
+    platform=Platform.LINUX,
+    policy=policy("SH"),
+    rationale="Host keys shipped in an image are shared by every instance launched from it, so "
+    "one buyer can impersonate another's server.",
+    remediation="Delete /etc/ssh/ssh_host_* before creating the AMI; sshd (or cloud-init) "
+    "generates fresh keys at first boot.",
+    needs=[HOST_KEYS],
+)
+def host_keys(facts: Facts) -> Outcome:
+    keys = facts.get(HOST_KEYS)
+    if facts.context.mode is Mode.OFFLINE:
+        if keys.files:
+            return Outcome(
+                Status.FAIL,
+                f"{len(keys.files)} host key file(s) in the image",
+                tuple(line(k.path) for k in keys.files),
+            )
+        return Outcome(Status.PASS, "no host key files under /etc/ssh", ())
+    if not keys.files:
+        return Outcome(Status.PASS, "no host key files under /etc/ssh", ())
+    if keys.boot_time is None:
+        raise FactFailed("the boot time (/proc/stat btime) was not reported")
+    older = [k for k in keys.files if k.mtime is not None and k.mtime < keys.boot_time]
+    evidence = tuple(
+        line(
+            k.path,
+            f"modified {k.mtime} ({'before' if k in older else 'after'} boot at {keys.boot_time})",
+        )
+        for k in keys.files
+    )
+    if not older:
+        return Outcome(Status.PASS, "every host key was created after this boot", evidence)
+    if facts.context.target_kind == "ami":
+        return Outcome(
+            Status.FAIL,
+            f"{len(older)} host key file(s) predate the first boot: baked into the image",
+            evidence,
+        )
+    return Outcome(
+        Status.SKIP,
+        "host keys predate this boot, as expected on a host that has rebooted; judged on a "
+        "freshly launched AMI or offline",
+        evidence,
+    )

@@ -1,0 +1,138 @@
+"""System checks: supported OS, pending updates, encrypted file systems, cloud-init leftovers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from checks.evidence import line
+from checks.policies import policy
+from scanner.eol import support_on
+from scanner.facts.base import Facts
+from scanner.facts.linux.system import CLOUD_INIT_STATE, ENCRYPTED_FS, OS_RELEASE, PENDING_UPDATES
+from scanner.model import Outcome, Platform, Severity, Status
+from scanner.registry import check
+
+
+def scan_date(facts: Facts) -> date:
+    """The day the scan judges against (fixed in the context for reproducible reports)."""
+    stamp = facts.context.scan_date
+    return date.fromisoformat(stamp[:10]) if stamp else date.today()
+
+
+@check(
+    id="linux.os.supported",
+    title="the OS release is supported",
+    severity=Severity.HIGH,
+    platform=Platform.LINUX,
+    policy=policy("G2"),
+    rationale="Marketplace rejects images whose operating system no longer receives security "
+    "updates from its vendor.",
+    remediation="Rebuild the image on a release that is still in standard support (see the "
+    "vendor's lifecycle page).",
+    needs=[OS_RELEASE],
+)
+def os_supported(facts: Facts) -> Outcome:
+    found = facts.get(OS_RELEASE)
+    release = found.release
+    support = support_on(release, scan_date(facts))
+    evidence = [
+        line(found.path, f"ID={release.id} VERSION_ID={release.version_id} ({release.pretty_name})")
+    ]
+    if support.lifecycle is not None and support.lifecycle.eol:
+        evidence.append(
+            line("bundled end-of-life table", f"end of support {support.lifecycle.eol.isoformat()}")
+        )
+    status = {
+        "supported": Status.PASS,
+        "ending-soon": Status.WARN,
+        "end-of-life": Status.FAIL,
+        "unknown": Status.WARN,
+    }[support.status]
+    return Outcome(status, support.summary, tuple(evidence))
+
+
+@check(
+    id="linux.packages.up-to-date",
+    title="no security update is pending",
+    severity=Severity.HIGH,
+    platform=Platform.LINUX,
+    policy=policy("G1", "BP"),
+    rationale="Marketplace scans images for known vulnerabilities; a pending security update "
+    "is a known, fixed vulnerability still present in the image.",
+    remediation="Apply updates before creating the AMI: `dnf -y upgrade --security` / "
+    "`yum -y update --security`, `apt-get update && apt-get -y dist-upgrade`, or "
+    "`zypper -n patch --category security`; then reboot if the kernel changed.",
+    needs=[PENDING_UPDATES],
+)
+def packages_up_to_date(facts: Facts) -> Outcome:
+    pending = facts.get(PENDING_UPDATES)
+    basis = (
+        "fresh metadata"
+        if pending.refreshed
+        else "the metadata already on the host (not refreshed)"
+    )
+    evidence = [line(f"{pending.manager} (security)", item) for item in pending.security[:50]]
+    if pending.security:
+        if len(pending.security) > 50:
+            evidence.append(line(pending.manager, f"… and {len(pending.security) - 50} more"))
+        return Outcome(
+            Status.FAIL,
+            f"{len(pending.security)} pending security update(s), per {basis}",
+            tuple(evidence),
+        )
+    others = [line(pending.manager, item) for item in pending.other[:30]]
+    if pending.other:
+        return Outcome(
+            Status.WARN,
+            f"{len(pending.other)} pending non-security update(s), per {basis}",
+            tuple(others),
+        )
+    return Outcome(Status.PASS, f"no pending updates ({pending.manager}, per {basis})", ())
+
+
+@check(
+    id="linux.filesystem.unencrypted",
+    title="no encrypted file systems",
+    severity=Severity.HIGH,
+    platform=Platform.LINUX,
+    policy=policy("A6"),
+    rationale="Marketplace cannot scan, and buyers cannot boot unattended, an image whose file "
+    "systems need a key that only the seller has.",
+    remediation="Remove LUKS/dm-crypt volumes and their /etc/crypttab entries; use EBS "
+    "encryption in the buyer's account instead.",
+    needs=[ENCRYPTED_FS],
+)
+def filesystem_unencrypted(facts: Facts) -> Outcome:
+    state = facts.get(ENCRYPTED_FS)
+    evidence = [line(f"/etc/crypttab:{n}", text) for n, text in state.crypttab]
+    evidence += [line("lsblk", device) for device in state.encrypted_devices]
+    if evidence:
+        return Outcome(Status.FAIL, "encrypted file systems are configured", tuple(evidence))
+    basis = "/etc/crypttab and lsblk" if state.inspected_devices else "/etc/crypttab"
+    return Outcome(Status.PASS, f"no encrypted file systems ({basis})", ())
+
+
+@check(
+    id="linux.cloud-init.clean",
+    title="no cloud-init state is left from the build instance",
+    severity=Severity.LOW,
+    platform=Platform.LINUX,
+    policy=policy("SH"),
+    rationale="State left in /var/lib/cloud makes cloud-init treat a buyer's first boot as a "
+    "reboot of the build instance, skipping per-instance set-up such as host keys.",
+    remediation="Run `cloud-init clean --logs` (or `rm -rf /var/lib/cloud/instances "
+    "/var/lib/cloud/instance`) as the last step before creating the AMI.",
+    needs=[CLOUD_INIT_STATE],
+)
+def cloud_init_clean(facts: Facts) -> Outcome:
+    state = facts.get(CLOUD_INIT_STATE)
+    if state.instances or state.instance_link:
+        evidence = [line(path) for path in state.instances]
+        if state.instance_link:
+            evidence.append(line("/var/lib/cloud/instance"))
+        return Outcome(
+            Status.FAIL,
+            f"cloud-init state of {len(state.instances)} instance(s) remains",
+            tuple(evidence),
+        )
+    return Outcome(Status.PASS, "/var/lib/cloud holds no instance state", ())

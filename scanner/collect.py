@@ -1,0 +1,323 @@
+"""The batched collection script: every live Linux fact of a scan in ONE remote execution.
+
+The script is POSIX sh, fed on standard input to `sh -s` (so the login shell's syntax never
+matters). It runs the unprivileged probes, then the privileged ones through a single `sudo -n`
+(or directly when already root), then copies back the guest files that facts asked for. Every
+probe's output is bounded, time-limited and base64-encoded on one marker line, so hostile or
+non-UTF-8 output can neither forge a marker nor break the parser.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.facts.base import Fact, ProbeOutput
+from scanner.fs import MemoryTree
+
+# Each probe's stdout (and each copied file) is cut at this size; the check says so if it matters.
+OUTPUT_LIMIT = 4 * 1024 * 1024
+FILE_LIMIT = 1024 * 1024
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+# Guest path globs copied back; anything a shell would interpret other than globbing is refused.
+_SAFE_PATTERN = re.compile(r"^/[A-Za-z0-9._/*?\[\]!+@%,:=~-]*$")
+# Private host keys and other secrets are never copied off the guest, whatever a fact asks.
+_NEVER_COPY = ("/etc/ssh/ssh_host_*_key", "/etc/shadow-", "/etc/gshadow*")
+
+_PRELUDE = r"""
+export LC_ALL=C
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH
+umask 077
+if command -v base64 >/dev/null 2>&1; then
+  amiscan_enc() { base64 | tr -d '\n'; }; AMISCAN_ENC=b64
+else
+  amiscan_enc() { od -An -v -tx1 | tr -d ' \n'; }; AMISCAN_ENC=hex
+fi
+amiscan_field() { _v=$(amiscan_enc); [ -n "$_v" ] || _v=-; printf '%s' "$_v"; }
+AMISCAN_T=$(mktemp -d 2>/dev/null) || { AMISCAN_T=/tmp/amiscan.$$; mkdir -m 700 "$AMISCAN_T"; }
+trap 'rm -rf "$AMISCAN_T"' EXIT
+export AMISCAN_FILES="$AMISCAN_T/files"; : >"$AMISCAN_FILES"
+if command -v timeout >/dev/null 2>&1; then AMISCAN_TIMEOUT=timeout; else AMISCAN_TIMEOUT=; fi
+amiscan_probe() {
+  # $1 name, $2 seconds, $3 snippet. Output bounded by head; rc kept through the pipe.
+  if [ -n "$AMISCAN_TIMEOUT" ]; then
+    { timeout -k 5 "$2" sh -c "$3" </dev/null 2>"$AMISCAN_T/err"; echo $? >"$AMISCAN_T/rc"; } \
+      | head -c @OUTPUT_LIMIT_PLUS_ONE@ >"$AMISCAN_T/out"
+  else
+    { sh -c "$3" </dev/null 2>"$AMISCAN_T/err"; echo $? >"$AMISCAN_T/rc"; } \
+      | head -c @OUTPUT_LIMIT_PLUS_ONE@ >"$AMISCAN_T/out"
+  fi
+  _rc=$(cat "$AMISCAN_T/rc" 2>/dev/null); [ -n "$_rc" ] || _rc=141
+  _to=0
+  if [ -n "$AMISCAN_TIMEOUT" ] && { [ "$_rc" = 124 ] || [ "$_rc" = 137 ]; }; then _to=1; fi
+  _osize=$(wc -c <"$AMISCAN_T/out" | tr -d ' ')
+  printf '%s PROBE %s %s %s %s %s ' "$AMISCAN_M" "$1" "$_rc" "$_to" "$AMISCAN_PRIV" "$_osize"
+  head -c @OUTPUT_LIMIT@ "$AMISCAN_T/out" | amiscan_field; printf ' '
+  head -c 65536 "$AMISCAN_T/err" | amiscan_field; printf '\n'
+}
+amiscan_never_copy() {
+  case "$1" in @NEVER_COPY@) return 0;; esac
+  return 1
+}
+amiscan_copy() {
+  for _f in "$@"; do
+    [ -f "$_f" ] || continue
+    amiscan_never_copy "$_f" && continue
+    if [ -r "$_f" ]; then
+      _s=$(wc -c <"$_f" 2>/dev/null | tr -d ' ')
+      printf '%s FILE %s %s ' "$AMISCAN_M" "$(printf '%s' "$_f" | amiscan_field)" "${_s:-0}"
+      head -c @FILE_LIMIT@ "$_f" | amiscan_field; printf '\n'
+    else
+      printf '%s UNREADABLE %s\n' "$AMISCAN_M" "$(printf '%s' "$_f" | amiscan_field)"
+    fi
+  done
+}
+amiscan_copy_listed() {
+  while IFS= read -r _f; do amiscan_copy "$_f"; done <"$AMISCAN_FILES"
+}
+"""
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """What the guest-side script needs to know about this scan."""
+
+    login_user: str = ""
+    scanner_address: str = ""
+    scan_port: int = 22
+    refresh_package_metadata: bool = False
+    vetting_addresses: tuple[str, ...] = ("10.0.0.1", "10.0.255.254", "10.2.0.1", "10.2.255.254")
+
+
+@dataclass
+class CollectionScript:
+    """A generated script and the marker that delimits its records."""
+
+    text: str
+    marker: str
+    probe_names: tuple[str, ...]
+
+
+def _probe_call(name: str, timeout_s: float, snippet: str) -> str:
+    return f"amiscan_probe {name} {max(1, round(timeout_s))} {shlex.quote(snippet)}"
+
+
+def _copy_call(patterns: Iterable[str]) -> str:
+    # Unquoted on purpose: the guest's shell expands the globs; a pattern matching nothing
+    # stays literal and is skipped by `[ -f ]`.
+    return "amiscan_copy " + " ".join(patterns) if patterns else ":"
+
+
+def build_script(facts: Iterable[Fact[Any]], settings: LiveSettings) -> CollectionScript:
+    """The one script that gathers every live probe and file the given facts need."""
+    marker = "AMISCAN-" + secrets.token_hex(8)
+    user_part: list[str] = []
+    root_part: list[str] = []
+    patterns: list[str] = []
+    names: list[str] = []
+    for fact in facts:
+        if fact.probe is not None:
+            if not _SAFE_NAME.match(fact.name):
+                raise ValueError(f"fact name {fact.name!r} is not safe as a probe name")
+            call = _probe_call(fact.name, fact.probe.timeout_s, fact.probe.script)
+            (root_part if fact.probe.privileged else user_part).append(call)
+            names.append(fact.name)
+        for pattern in fact.patterns:
+            if not _SAFE_PATTERN.match(pattern):
+                raise ValueError(f"file pattern {pattern!r} of {fact.name} is not a plain glob")
+            if pattern not in patterns:
+                patterns.append(pattern)
+
+    prelude = (
+        _PRELUDE.replace("@OUTPUT_LIMIT_PLUS_ONE@", str(OUTPUT_LIMIT + 1))
+        .replace("@OUTPUT_LIMIT@", str(OUTPUT_LIMIT))
+        .replace("@FILE_LIMIT@", str(FILE_LIMIT))
+        .replace("@NEVER_COPY@", "|".join(_NEVER_COPY))
+    )
+    exports = "\n".join(
+        f"export {key}={shlex.quote(value)}"
+        for key, value in {
+            "AMISCAN_M": marker,
+            "AMISCAN_LOGIN_USER": settings.login_user,
+            "AMISCAN_SCANNER_ADDR": settings.scanner_address,
+            "AMISCAN_SCAN_PORT": str(settings.scan_port),
+            "AMISCAN_REFRESH": "1" if settings.refresh_package_metadata else "0",
+            "AMISCAN_VETTING_ADDRS": " ".join(settings.vetting_addresses),
+        }.items()
+    )
+    root_script = "\n".join(
+        [
+            exports,
+            prelude,
+            "AMISCAN_PRIV=1",
+            'printf \'%s ROOT %s\\n\' "$AMISCAN_M" "$(id -u)"',
+            *root_part,
+            _copy_call(patterns),
+            "amiscan_copy_listed",
+            "exit 0",
+        ]
+    )
+    if "\nAMISCAN_ROOT_EOF\n" in f"\n{root_script}\n":
+        raise ValueError("a probe contains the here-document delimiter of the collection script")
+    text = "\n".join(
+        [
+            exports,
+            prelude,
+            "AMISCAN_PRIV=0",
+            _ENV_RECORD,
+            *user_part,
+            "amiscan_root_part() {",
+            _FORWARD_SSH_CONNECTION,
+            "cat <<'AMISCAN_ROOT_EOF'",
+            root_script,
+            "AMISCAN_ROOT_EOF",
+            "}",
+            _ESCALATE,
+            "printf '%s END\\n' \"$AMISCAN_M\"",
+        ]
+    )
+    return CollectionScript(text=text + "\n", marker=marker, probe_names=tuple(names))
+
+
+# Facts about the session itself, gathered without a probe of their own.
+_ENV_RECORD = r"""
+amiscan_env() { printf '%s ENV %s %s\n' "$AMISCAN_M" "$1" "$(printf '%s' "$2" | amiscan_field)"; }
+# The sshd that serves this session is an ancestor of this shell; its command line names the
+# binary and any -f config file, which may not be the default /etc/ssh/sshd_config.
+_p=$$; _i=0; AMISCAN_SSHD_CMD=
+while [ "$_i" -lt 40 ] && [ -n "$_p" ] && [ "$_p" != 0 ] && [ "$_p" != 1 ]; do
+  _c=$(tr '\0' ' ' <"/proc/$_p/cmdline" 2>/dev/null)
+  case "$_c" in *sshd*) AMISCAN_SSHD_CMD=$_c ;; esac
+  _p=$(awk '/^PPid:/{print $2}' "/proc/$_p/status" 2>/dev/null); _i=$((_i+1))
+done
+AMISCAN_SSHD_CONFIG=$(printf '%s\n' "$AMISCAN_SSHD_CMD" | sed -n 's/.* -f *\([^ ]*\).*/\1/p' | tr -cd 'A-Za-z0-9/._+-')
+AMISCAN_SSHD_BIN=$(printf '%s\n' "$AMISCAN_SSHD_CMD" | sed -e 's/^sshd: //' | awk '{print $1}' | tr -cd 'A-Za-z0-9/._+-')
+case "$AMISCAN_SSHD_BIN" in /*sshd) ;; *) AMISCAN_SSHD_BIN= ;; esac
+amiscan_env user "$(id -un 2>/dev/null)"
+amiscan_env uid "$(id -u 2>/dev/null)"
+amiscan_env groups "$(id -Gn 2>/dev/null)"
+amiscan_env hostname "$(hostname 2>/dev/null || cat /etc/hostname 2>/dev/null)"
+amiscan_env kernel "$(uname -srm 2>/dev/null)"
+amiscan_env now "$(date +%s 2>/dev/null)"
+amiscan_env btime "$(awk '$1=="btime"{print $2}' /proc/stat 2>/dev/null)"
+amiscan_env ssh_connection "${SSH_CONNECTION:-}"
+amiscan_env sshd_config "$AMISCAN_SSHD_CONFIG"
+amiscan_env sshd_bin "$AMISCAN_SSHD_BIN"
+amiscan_env encoding "$AMISCAN_ENC"
+"""
+
+# sudo clears the environment; the server's view of the connection (client and local address,
+# port) and the serving sshd are passed on, reduced to the characters they can hold.
+_FORWARD_SSH_CONNECTION = r"""
+printf 'export AMISCAN_SSH_CONNECTION="%s"\n' "$(printf '%s' "${SSH_CONNECTION:-}" | tr -cd '0-9A-Fa-f.: ')"
+printf 'export AMISCAN_SSHD_CONFIG="%s" AMISCAN_SSHD_BIN="%s"\n' "$AMISCAN_SSHD_CONFIG" "$AMISCAN_SSHD_BIN"
+"""
+
+# One sudo for every privileged probe. `sudo -n` never prompts; when it cannot run, the same
+# part runs unprivileged so that facts which need no root are still gathered.
+_ESCALATE = r"""
+if [ "$(id -u)" = 0 ]; then
+  amiscan_root_part | sh -s
+elif command -v sudo >/dev/null 2>&1 && amiscan_root_part | sudo -n sh -s 2>"$AMISCAN_T/sudo.err"; then
+  :
+else
+  if command -v sudo >/dev/null 2>&1; then _why=$(head -c 2000 "$AMISCAN_T/sudo.err"); else _why="sudo is not installed"; fi
+  printf '%s NOSUDO %s\n' "$AMISCAN_M" "$(printf '%s' "${_why:-sudo -n failed}" | amiscan_field)"
+  amiscan_root_part | sed 's/^AMISCAN_PRIV=1$/AMISCAN_PRIV=0/' | sh -s
+fi
+"""
+
+
+@dataclass
+class Collected:
+    """The parsed output of one run of the collection script."""
+
+    outputs: dict[str, ProbeOutput] = field(default_factory=dict)
+    files: MemoryTree = field(default_factory=MemoryTree)
+    unreadable: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    root_uid: str | None = None
+    sudo_error: str | None = None
+    complete: bool = False
+
+    @property
+    def privileged(self) -> bool:
+        """True when the privileged part really ran as root."""
+        return self.root_uid == "0"
+
+
+class CollectionError(Exception):
+    """The script's output could not be understood at all."""
+
+
+def _decode(value: str, encoding: str) -> bytes:
+    if value == "-":
+        return b""
+    try:
+        if encoding == "hex":
+            return binascii.unhexlify(value)
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CollectionError(f"undecodable field in collection output: {exc}") from exc
+
+
+def parse_output(stdout: bytes, marker: str) -> Collected:
+    """Turn the script's stdout into probe outputs, copied files and session facts."""
+    collected = Collected()
+    prefix = marker + " "
+    lines = stdout.decode("ascii", errors="replace").splitlines()
+    # The encoding record comes before any probe, but read it first to be order-proof.
+    encoding = "b64"
+    for line in lines:
+        if line.startswith(prefix + "ENV encoding "):
+            encoding = _decode(line.split(" ")[3], "b64").decode() or "b64"
+            if encoding not in {"b64", "hex"}:
+                encoding = "hex"
+    for line in lines:
+        if not line.startswith(prefix):
+            continue
+        fields = line[len(prefix) :].split(" ")
+        kind, args = fields[0], fields[1:]
+        _apply_record(collected, kind, args, encoding)
+    return collected
+
+
+def _apply_record(collected: Collected, kind: str, args: list[str], encoding: str) -> None:
+    if kind == "ENV" and len(args) == 2:
+        value = _decode(args[1], encoding) if args[0] != "encoding" else _decode(args[1], "b64")
+        collected.env[args[0]] = value.decode("utf-8", errors="replace")
+    elif kind == "PROBE" and len(args) == 7:
+        name, rc, timed_out, privileged, size, out, err = args
+        stdout = _decode(out, encoding)
+        collected.outputs[name] = ProbeOutput(
+            name=name,
+            rc=int(rc),
+            stdout=stdout,
+            stderr=_decode(err, encoding),
+            truncated=int(size) > len(stdout),
+            timed_out=timed_out == "1",
+            privileged=privileged == "1",
+        )
+    elif kind == "FILE" and len(args) == 3:
+        path = _decode(args[0], encoding).decode("utf-8", errors="replace")
+        collected.files.add(path, _decode(args[2], encoding), size=int(args[1] or 0))
+    elif kind == "UNREADABLE" and len(args) == 1:
+        collected.unreadable.append(_decode(args[0], encoding).decode("utf-8", errors="replace"))
+    elif kind == "ROOT" and len(args) == 1:
+        collected.root_uid = args[0]
+    elif kind == "NOSUDO" and len(args) == 1:
+        collected.sudo_error = _decode(args[0], encoding).decode("utf-8", errors="replace").strip()
+    elif kind == "END":
+        collected.complete = True
+
+
+def env_summary(env: Mapping[str, str]) -> dict[str, str]:
+    """The session facts worth showing in a report."""
+    keys = ("user", "hostname", "kernel")
+    return {key: env[key] for key in keys if env.get(key)}

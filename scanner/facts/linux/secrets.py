@@ -1,0 +1,202 @@
+"""Secret facts: shell/tool histories, AWS credential files, and secret-looking file contents."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from scanner.facts.base import Fact, FactFailed, Gathered, Probe
+from scanner.fs import FileSource, glob
+
+HISTORY_NAMES = (
+    ".*history",
+    ".*_history",
+    ".lesshst",
+    ".viminfo",
+    ".local/share/fish/fish_history",
+)
+HISTORY_PATTERNS = tuple(
+    f"{home}/{name}" for home in ("/root", "/home/*") for name in HISTORY_NAMES
+)
+
+
+@dataclass(frozen=True)
+class HistoryFile:
+    path: str
+    size: int
+    lines: int
+
+
+def _derive_histories(g: Gathered) -> tuple[HistoryFile, ...]:
+    found = []
+    for pattern in HISTORY_PATTERNS:
+        for path in glob(g.files, pattern):
+            if not g.files.is_file(path):
+                continue
+            content = g.files.read_bytes(path)
+            found.append(HistoryFile(path, g.files.size(path), content.count(b"\n")))
+    unique = {h.path: h for h in found}
+    return tuple(unique[p] for p in sorted(unique))
+
+
+HISTORIES = Fact(
+    name="linux.secrets.histories",
+    description="shell and tool history files",
+    derive=_derive_histories,
+    patterns=HISTORY_PATTERNS,
+)
+
+AWS_FILE_PATTERNS = tuple(
+    f"{home}/.aws/{name}" for home in ("/root", "/home/*") for name in ("credentials", "config")
+)
+
+
+@dataclass(frozen=True)
+class TextFile:
+    path: str
+    text: str
+
+
+def _derive_aws_files(g: Gathered) -> tuple[TextFile, ...]:
+    files = []
+    for pattern in AWS_FILE_PATTERNS:
+        for path in glob(g.files, pattern):
+            if g.files.is_file(path):
+                text = g.files.read_bytes(path).decode("utf-8", errors="replace")
+                files.append(TextFile(path, text))
+    return tuple(files)
+
+
+AWS_FILES = Fact(
+    name="linux.secrets.aws-files",
+    description="AWS CLI credential and config files",
+    derive=_derive_aws_files,
+    patterns=AWS_FILE_PATTERNS,
+)
+
+# Where baked-in secrets are looked for (CHECKS.md: home directories, /etc, /opt, /srv).
+SEARCH_DIRS = ("/root", "/home", "/etc", "/opt", "/srv", "/usr/local")
+MAX_SEARCHED_FILE = 2 * 1024 * 1024
+MAX_MATCHES_PER_FILE = 20
+
+_GREP_PATTERN = (
+    r"(AKIA|ASIA)[A-Z0-9]{16}"
+    r"|-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----"
+    r"|[Aa][Ww][Ss]_[Ss][Ee][Cc][Rr][Ee][Tt]_[Aa][Cc][Cc][Ee][Ss][Ss]_[Kk][Ee][Yy]"
+)
+_ACCESS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
+_PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+# A secret access key is 40 base64 characters; the bare word appears in every SDK's source.
+_SECRET_KEY = re.compile(
+    r"(?i)aws_secret_access_key[\"']?\s*[=:]\s*[\"']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])"
+)
+_ANY = re.compile(_GREP_PATTERN)
+
+_SECRET_SCRIPT = rf"""
+for d in {" ".join(SEARCH_DIRS)}; do
+  [ -d "$d" ] && find "$d" -xdev -type f -size -{MAX_SEARCHED_FILE // 1024}k -print0 2>/dev/null
+done | xargs -0 -r grep -IHnZE -m {MAX_MATCHES_PER_FILE} -e '{_GREP_PATTERN}' 2>/dev/null | cut -c1-600
+exit 0
+"""
+
+
+# Where bundled runtimes and packages keep documentation and test fixtures (Python's own test
+# suite ships dozens of private keys): findings there are likely harmless and shown as warnings.
+_BUNDLED = (
+    "/site-packages/",
+    "/dist-packages/",
+    "/node_modules/",
+    "/vendor/",
+    "/test/",
+    "/tests/",
+    "/testdata/",
+    "/.pyenv/",
+    "/.rbenv/",
+    "/.nvm/",
+    "/.cargo/registry/",
+    "/go/pkg/mod/",
+)
+
+
+def is_bundled(path: str) -> bool:
+    """True for paths inside bundled packages' or runtimes' trees."""
+    return any(part in path for part in _BUNDLED)
+
+
+@dataclass(frozen=True)
+class SecretMatch:
+    path: str
+    line_number: int
+    kind: str
+    text: str
+
+
+def classify(path: str, line_number: int, line: str) -> list[SecretMatch]:
+    """The secrets a matching line holds (a line may hold several kinds)."""
+    matches = []
+    for key in _ACCESS_KEY.findall(line):
+        # AWS's documentation keys (AKIAIOSFODNN7EXAMPLE) ship inside SDKs and are harmless.
+        if "EXAMPLE" not in key:
+            matches.append(SecretMatch(path, line_number, "aws-access-key-id", line))
+            break
+    if _SECRET_KEY.search(line):
+        matches.append(SecretMatch(path, line_number, "aws-secret-access-key", line))
+    if _PRIVATE_KEY.search(line):
+        matches.append(SecretMatch(path, line_number, "private-key", line))
+    return matches
+
+
+def _parse_grep(text: str) -> list[SecretMatch]:
+    matches = []
+    for record in text.splitlines():
+        path, sep, rest = record.partition("\0")
+        number, _, line = rest.partition(":")
+        if sep and number.isdigit():
+            matches += classify(path, int(number), line)
+    return matches
+
+
+def search_files(files: FileSource, dirs: tuple[str, ...] = SEARCH_DIRS) -> list[SecretMatch]:
+    """The offline twin of the grep probe: same directories, sizes and patterns."""
+    matches = []
+    for top in dirs:
+        for path in files.walk_files(top):
+            try:
+                if files.size(path) >= MAX_SEARCHED_FILE:
+                    continue
+                content = files.read_bytes(path)
+            except OSError:
+                continue
+            if b"\0" in content[:8192]:
+                continue  # binary, as grep -I judges it
+            matches += _search_text(path, content.decode("utf-8", errors="replace"))
+    return matches
+
+
+def _search_text(path: str, text: str) -> list[SecretMatch]:
+    matches: list[SecretMatch] = []
+    hits = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if _ANY.search(line):
+            hits += 1
+            matches += classify(path, number, line[:600])
+            if hits >= MAX_MATCHES_PER_FILE:
+                break
+    return matches
+
+
+def _derive_secret_matches(g: Gathered) -> tuple[SecretMatch, ...]:
+    if g.live:
+        output = g.require_output()
+        if output.timed_out:
+            raise FactFailed("the search for secrets timed out")
+        return tuple(_parse_grep(output.text))
+    return tuple(search_files(g.files))
+
+
+SECRET_MATCHES = Fact(
+    name="linux.secrets.matches",
+    description="files containing AWS keys or private keys",
+    derive=_derive_secret_matches,
+    probe=Probe(_SECRET_SCRIPT, privileged=True, timeout_s=180),
+)

@@ -1,0 +1,479 @@
+"""SSH server facts: effective sshd settings, offered auth methods, authorized keys, host keys."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from scanner.facts.base import Fact, FactFailed, FactUnavailable, Gathered, Mode, Probe
+from scanner.facts.linux.accounts import LOGIN_USER, PASSWD, PasswdEntry
+from scanner.fs import glob, read_text_or_none
+from scanner.parsers.sshd_config import (
+    ConnectionInfo,
+    Setting,
+    SshdConfig,
+    parse_sshd_config,
+    parse_sshd_t,
+    user_groups,
+    vetting_addresses,
+)
+
+SSHD_CONFIG_PATH = "/etc/ssh/sshd_config"
+
+
+def _config_path(g: Gathered) -> str:
+    # Live, the sshd serving the session may run with `-f` (the collection script finds out).
+    return (g.context.session.get("sshd_config") if g.live else None) or SSHD_CONFIG_PATH
+
+
+def _derive_config(g: Gathered) -> SshdConfig:
+    path = _config_path(g)
+    try:
+        return parse_sshd_config(g.files, path)
+    except FileNotFoundError:
+        raise FactUnavailable(
+            f"{path} is absent{'' if g.live else ' from the image'} (is OpenSSH installed?)"
+        ) from None
+
+
+SSHD_CONFIG = Fact(
+    name="linux.sshd.config",
+    description="the sshd configuration files",
+    derive=_derive_config,
+    patterns=(SSHD_CONFIG_PATH, "/etc/ssh/sshd_config.d/*", "/etc/ssh/*.conf"),
+)
+
+
+@dataclass(frozen=True)
+class SshdView:
+    """sshd's effective settings for one connection (user, client address)."""
+
+    user: str
+    addr: str
+    settings: Mapping[str, Setting]
+    origin: str
+
+    def get(self, keyword: str) -> Setting:
+        setting = self.settings.get(keyword.lower())
+        if setting is None:
+            raise FactFailed(f"{self.origin} did not report {keyword}")
+        return setting
+
+    @property
+    def label(self) -> str:
+        return f"user={self.user} addr={self.addr}"
+
+
+@dataclass(frozen=True)
+class SshdEffective:
+    """Effective settings for every connection the Marketplace scanner could make."""
+
+    views: tuple[SshdView, ...]
+    method: str
+    notes: tuple[str, ...] = ()
+
+    def for_user(self, user: str) -> list[SshdView]:
+        return [v for v in self.views if v.user == user]
+
+
+# `sshd -T -C` for root and the login user from each vetting address (and from the scanner's own
+# address), with the server's local address and port from SSH_CONNECTION when there is one.
+# Locates the serving sshd and its config; the config file is copied back for evidence.
+_LOCATE_SSHD = r"""
+sshd=${AMISCAN_SSHD_BIN:-$(command -v sshd 2>/dev/null || echo /usr/sbin/sshd)}
+cfg=${AMISCAN_SSHD_CONFIG:-/etc/ssh/sshd_config}
+[ -n "$AMISCAN_SSHD_CONFIG" ] && printf '%s\n' "$cfg" >>"$AMISCAN_FILES"
+"""
+
+_SSHD_T_SCRIPT = (
+    _LOCATE_SSHD
+    + r"""
+[ -x "$sshd" ] || { echo "sshd is not installed" >&2; exit 127; }
+set -- $AMISCAN_SSH_CONNECTION
+client=${1:-}; laddr=${3:-}; lport=${4:-$AMISCAN_SCAN_PORT}
+users=root
+[ -n "$AMISCAN_LOGIN_USER" ] && [ "$AMISCAN_LOGIN_USER" != root ] && users="root $AMISCAN_LOGIN_USER"
+addrs="$AMISCAN_VETTING_ADDRS"
+[ -n "$client" ] && addrs="$addrs $client"
+failed=0
+for u in $users; do
+  for a in $addrs; do
+    spec="user=$u,host=$a,addr=$a,lport=$lport"
+    [ -n "$laddr" ] && spec="$spec,laddr=$laddr"
+    printf '### user=%s addr=%s\n' "$u" "$a"
+    "$sshd" -T -f "$cfg" -C "$spec" 2>&1 || { failed=$?; printf '### exit %s\n' "$failed"; }
+  done
+done
+exit $failed
+"""
+)
+
+# The settings checks judge; other keywords stay available through the parsed configuration.
+_JUDGED = (
+    "passwordauthentication",
+    "permitrootlogin",
+    "kbdinteractiveauthentication",
+    "usepam",
+    "authorizedkeysfile",
+    "pubkeyauthentication",
+    "permitemptypasswords",
+    "authenticationmethods",
+    "port",
+    "listenaddress",
+    "hostkey",
+)
+
+
+def _parse_sshd_t_sections(text: str) -> dict[tuple[str, str], str]:
+    sections: dict[tuple[str, str], list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("### user="):
+            user_part, addr_part = line[4:].split(" ", 1)
+            current = sections.setdefault((user_part[5:], addr_part[5:]), [])
+        elif line.startswith("### exit"):
+            current = None
+        elif current is not None:
+            current.append(line)
+    return {key: "\n".join(lines) for key, lines in sections.items()}
+
+
+def _offline_users(g: Gathered) -> list[str]:
+    try:
+        login = g.get(LOGIN_USER).name
+    except (FactUnavailable, FactFailed):
+        login = "ec2-user"
+    return ["root"] if login == "root" else ["root", login]
+
+
+def _from_config(
+    g: Gathered, config: SshdConfig, users: list[str], addrs: list[str]
+) -> list[SshdView]:
+    views = []
+    for user in users:
+        groups = user_groups(g.files, user)
+        for addr in addrs:
+            effective = config.effective(ConnectionInfo(user=user, addr=addr, groups=groups))
+            settings = {key: effective.get(key) for key in _JUDGED}
+            views.append(SshdView(user, addr, settings, "sshd_config"))
+    return views
+
+
+def _with_sources(
+    values: dict[str, tuple[str, ...]], parsed: Mapping[str, Setting] | None, spec: str
+) -> dict[str, Setting]:
+    """sshd -T values, pointing at the config line that set each one when the parser agrees."""
+    settings = {}
+    for key in _JUDGED:
+        value = values.get(key, ())
+        located = parsed.get(key) if parsed else None
+        if located is not None and located.values == value and located.source != "default":
+            settings[key] = Setting(key, value, located.source, located.line)
+        else:
+            source = (
+                "compiled-in default"
+                if located is not None and located.source == "default"
+                else spec
+            )
+            settings[key] = Setting(key, value, source, f"{key} {' '.join(value)}".strip())
+    return settings
+
+
+def _derive_effective(g: Gathered) -> SshdEffective:
+    config: SshdConfig | None
+    try:
+        config = g.get(SSHD_CONFIG)
+    except (FactUnavailable, FactFailed):
+        config = None
+    if not g.live:
+        if config is None:
+            g.get(SSHD_CONFIG)  # re-raises the reason
+            raise AssertionError("unreachable")
+        addrs = vetting_addresses(config)
+        return SshdEffective(
+            tuple(_from_config(g, config, _offline_users(g), addrs)),
+            "parsed sshd_config with OpenSSH semantics",
+        )
+    output = g.require_output()
+    sections = _parse_sshd_t_sections(output.text)
+    usable = {k: v for k, v in sections.items() if "passwordauthentication" in v.lower()}
+    if not usable:
+        reason = output.error_text or output.text.strip().splitlines()[-1:] or [f"exit {output.rc}"]
+        why = reason if isinstance(reason, str) else reason[0]
+        if config is None:
+            raise FactFailed(
+                f"`sshd -T` gave no configuration ({why}) and sshd_config was not readable"
+            )
+        addrs = vetting_addresses(config)
+        users = sorted({u for u, _ in sections} or {"root", g.context.login_user or "ec2-user"})
+        return SshdEffective(
+            tuple(_from_config(g, config, users, addrs)),
+            "parsed sshd_config (sshd -T unavailable)",
+            (f"`sshd -T` could not run: {why}",),
+        )
+    views = []
+    for (user, addr), text in usable.items():
+        parsed = None
+        if config is not None:
+            effective = config.effective(
+                ConnectionInfo(user=user, addr=addr, groups=user_groups(g.files, user))
+            )
+            parsed = {key: effective.get(key) for key in _JUDGED}
+        spec = f"sshd -T -C user={user},addr={addr}"
+        views.append(
+            SshdView(user, addr, _with_sources(parse_sshd_t(text), parsed, spec), "sshd -T")
+        )
+    notes: list[str] = []
+    if config is not None:
+        # sshd -T was asked at fixed addresses; Match Address blocks may carve out others.
+        asked = {addr for _, addr in usable}
+        extra = [a for a in vetting_addresses(config) if a not in asked]
+        if extra:
+            users = sorted({u for u, _ in usable})
+            views += _from_config(g, config, users, extra)
+            notes.append("addresses " + ", ".join(extra) + " judged from sshd_config")
+    return SshdEffective(tuple(views), "sshd -T (effective configuration)", tuple(notes))
+
+
+SSHD_EFFECTIVE = Fact(
+    name="linux.sshd.effective",
+    description="sshd's effective configuration for the vetting addresses",
+    derive=_derive_effective,
+    probe=Probe(_SSHD_T_SCRIPT, privileged=True, timeout_s=60),
+    depends=(SSHD_CONFIG, LOGIN_USER),
+)
+
+
+@dataclass(frozen=True)
+class OfferedAuth:
+    """Authentication methods the server offered an unauthenticated client, by user."""
+
+    by_user: Mapping[str, tuple[str, ...]]
+
+
+def _derive_offered(g: Gathered) -> OfferedAuth:
+    offered = g.context.offered_auth_methods
+    if offered is None:
+        raise FactUnavailable(
+            g.context.offered_auth_error
+            or f"no outside-in SSH probe on a {g.context.target_kind} target"
+        )
+    return OfferedAuth(dict(offered))
+
+
+OFFERED_AUTH = Fact(
+    name="linux.sshd.offered-auth",
+    description="the SSH authentication methods offered from outside",
+    derive=_derive_offered,
+    modes=frozenset({Mode.LIVE}),
+)
+
+
+@dataclass(frozen=True)
+class AuthorizedKey:
+    path: str
+    line_number: int
+    key_type: str
+    blob: str
+    comment: str
+    options: str
+
+    @property
+    def public_key(self) -> str:
+        return f"{self.key_type} {self.blob}"
+
+
+_KEY_TYPES = (
+    "ssh-rsa",
+    "ssh-dss",
+    "ssh-ed25519",
+    "ssh-ed448",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
+
+
+def _is_key_type(token: str) -> bool:
+    return token in _KEY_TYPES or token.endswith("-cert-v01@openssh.com")
+
+
+def _split_options(line: str) -> tuple[str, str]:
+    """Split a leading options field (which may hold quoted spaces) from the rest of the line."""
+    in_quotes = False
+    for index, char in enumerate(line):
+        if char == '"' and (index == 0 or line[index - 1] != "\\"):
+            in_quotes = not in_quotes
+        elif char in " \t" and not in_quotes:
+            return line[:index], line[index:].strip()
+    return line, ""
+
+
+def parse_authorized_keys(path: str, text: str) -> list[AuthorizedKey]:
+    """Key entries of an authorized_keys file, as sshd reads them (options, type, key, comment)."""
+    keys = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        options = ""
+        first = line.split(None, 1)[0]
+        if not _is_key_type(first):
+            options, line = _split_options(line)
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not _is_key_type(parts[0]):
+            # sshd ignores lines it cannot parse; report them anyway, they may be a key.
+            keys.append(AuthorizedKey(path, number, "unparsed", raw.strip()[:80], "", options))
+            continue
+        comment = parts[2] if len(parts) > 2 else ""
+        keys.append(AuthorizedKey(path, number, parts[0], parts[1], comment, options))
+    return keys
+
+
+_STANDARD_KEY_FILES = (
+    "/root/.ssh/authorized_keys",
+    "/root/.ssh/authorized_keys2",
+    "/home/*/.ssh/authorized_keys",
+    "/home/*/.ssh/authorized_keys2",
+)
+
+# Live, the AuthorizedKeysFile of the running sshd is expanded for every account in /etc/passwd
+# and those files are copied back too.
+_KEY_FILES_SCRIPT = (
+    _LOCATE_SSHD
+    + r"""
+akf=$("$sshd" -T -f "$cfg" -C user=root,host=10.0.0.1,addr=10.0.0.1 2>/dev/null | awk '$1=="authorizedkeysfile"{$1=""; print}')
+[ -n "$akf" ] || akf=".ssh/authorized_keys .ssh/authorized_keys2"
+while IFS=: read -r u _ uid _ _ home _; do
+  [ -n "$home" ] || continue
+  for p in $akf; do
+    [ "$p" = none ] && continue
+    p=$(printf '%s' "$p" | sed -e "s|%h|$home|g" -e "s|%u|$u|g" -e "s|%U|$uid|g" -e 's|%%|%|g')
+    case "$p" in /*) ;; *) p="$home/$p" ;; esac
+    printf '%s\n' "$p"
+    printf '%s\n' "$p" >>"$AMISCAN_FILES"
+  done
+done </etc/passwd
+"""
+)
+
+
+def _expand_key_file(token: str, entry: PasswdEntry) -> str:
+    expanded = token.replace("%%", "\0").replace("%h", entry.home).replace("%u", entry.name)
+    expanded = expanded.replace("%U", str(entry.uid)).replace("\0", "%")
+    return expanded if expanded.startswith("/") else posixpath.join(entry.home, expanded)
+
+
+def _configured_key_files(g: Gathered) -> list[str]:
+    if g.live and g.output is not None:
+        return [line for line in g.output.text.splitlines() if line.startswith("/")]
+    try:
+        config = g.get(SSHD_CONFIG)
+        passwd = g.get(PASSWD)
+    except (FactUnavailable, FactFailed):
+        return []
+    paths = []
+    for entry in passwd:
+        if not entry.home:
+            continue
+        effective = config.effective(ConnectionInfo(user=entry.name, addr="10.0.0.1"))
+        tokens = effective.get("authorizedkeysfile").values
+        paths += [_expand_key_file(t, entry) for t in tokens if t.lower() != "none"]
+    return paths
+
+
+@dataclass(frozen=True)
+class AuthorizedKeys:
+    keys: tuple[AuthorizedKey, ...]
+    files_examined: tuple[str, ...]
+
+
+def _derive_authorized_keys(g: Gathered) -> AuthorizedKeys:
+    candidates: list[str] = []
+    for pattern in _STANDARD_KEY_FILES:
+        candidates += glob(g.files, pattern)
+    candidates += _configured_key_files(g)
+    examined: list[str] = []
+    keys: list[AuthorizedKey] = []
+    for path in dict.fromkeys(candidates):
+        text = read_text_or_none(g.files, path)
+        if text is None:
+            continue
+        examined.append(path)
+        keys += parse_authorized_keys(path, text)
+    return AuthorizedKeys(tuple(keys), tuple(examined))
+
+
+AUTHORIZED_KEYS = Fact(
+    name="linux.ssh.authorized-keys",
+    description="authorized_keys entries",
+    derive=_derive_authorized_keys,
+    probe=Probe(_KEY_FILES_SCRIPT, privileged=True, timeout_s=30),
+    patterns=_STANDARD_KEY_FILES,
+    depends=(SSHD_CONFIG, PASSWD),
+)
+
+
+@dataclass(frozen=True)
+class HostKeyFile:
+    path: str
+    mtime: int | None = None
+
+
+@dataclass(frozen=True)
+class HostKeys:
+    files: tuple[HostKeyFile, ...]
+    boot_time: int | None = None
+
+
+_HOST_KEYS_SCRIPT = (
+    _LOCATE_SSHD
+    + r"""
+keys=$("$sshd" -T -f "$cfg" -C user=root,host=10.0.0.1,addr=10.0.0.1 2>/dev/null | awk '$1=="hostkey"{print $2}')
+[ -n "$keys" ] || keys=$(ls /etc/ssh/ssh_host_*key 2>/dev/null)
+for k in $keys; do
+ for f in "$k" "$k.pub"; do
+  [ -e "$f" ] || continue
+  printf '%s %s\n' "$(stat -c %Y "$f" 2>/dev/null || date -r "$f" +%s)" "$f"
+ done
+done
+exit 0
+"""
+)
+
+
+def _derive_host_keys(g: Gathered) -> HostKeys:
+    if g.live:
+        output = g.require_output()
+        files = []
+        for line in output.require_success("listing host keys").splitlines():
+            stamp, _, path = line.partition(" ")
+            files.append(HostKeyFile(path, int(stamp) if stamp.isdigit() else None))
+        btime = g.context.session.get("btime", "")
+        return HostKeys(tuple(files), int(btime) if btime.isdigit() else None)
+    names = [n for n in g.files.list_dir("/etc/ssh") if n.startswith("ssh_host_") and "key" in n]
+    return HostKeys(tuple(HostKeyFile(posixpath.join("/etc/ssh", n)) for n in names))
+
+
+HOST_KEYS = Fact(
+    name="linux.ssh.host-keys",
+    description="SSH host key files",
+    derive=_derive_host_keys,
+    probe=Probe(_HOST_KEYS_SCRIPT, privileged=True, timeout_s=15),
+)
+
+
+__all__ = [
+    "AUTHORIZED_KEYS",
+    "HOST_KEYS",
+    "OFFERED_AUTH",
+    "SSHD_CONFIG",
+    "SSHD_EFFECTIVE",
+    "AuthorizedKey",
+    "SshdEffective",
+    "SshdView",
+    "parse_authorized_keys",
+]

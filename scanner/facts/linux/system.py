@@ -1,0 +1,311 @@
+"""System facts: OS release, pending updates, encrypted file systems, listeners, firewall, cloud-init."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from scanner.facts.base import Fact, FactFailed, FactUnavailable, Gathered, Mode, Probe
+from scanner.fs import read_text_or_none
+from scanner.parsers.os_release import OsRelease
+
+OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
+
+
+@dataclass(frozen=True)
+class OsReleaseFile:
+    release: OsRelease
+    path: str
+
+
+def _derive_os_release(g: Gathered) -> OsReleaseFile:
+    for path in OS_RELEASE_PATHS:
+        text = read_text_or_none(g.files, path)
+        if text is not None:
+            return OsReleaseFile(OsRelease.from_text(text), path)
+    raise FactUnavailable("neither /etc/os-release nor /usr/lib/os-release exists")
+
+
+OS_RELEASE = Fact(
+    name="linux.os.release",
+    description="the OS release (os-release)",
+    derive=_derive_os_release,
+    patterns=OS_RELEASE_PATHS,
+)
+
+
+# --- pending updates ----------------------------------------------------------------------------
+
+_UPDATES_SCRIPT = r"""
+if command -v dnf >/dev/null 2>&1; then pm=dnf
+elif command -v yum >/dev/null 2>&1; then pm=yum
+elif command -v apt-get >/dev/null 2>&1; then pm=apt
+elif command -v zypper >/dev/null 2>&1; then pm=zypper
+else echo "### manager none"; exit 0; fi
+echo "### manager $pm"
+case $pm in
+dnf|yum)
+  cache=-C; [ "$AMISCAN_REFRESH" = 1 ] && cache=
+  echo "### security"
+  if [ $pm = dnf ]; then dnf -q $cache updateinfo list --security 2>&1; else yum -q $cache updateinfo list security 2>&1; fi
+  echo "### rc $?"
+  echo "### all"
+  $pm -q $cache check-update 2>&1
+  echo "### rc $?"
+  ;;
+apt)
+  [ "$AMISCAN_REFRESH" = 1 ] && apt-get update -qq >/dev/null 2>&1
+  echo "### lists"
+  ls /var/lib/apt/lists/ 2>/dev/null | grep -c '_Packages' || true
+  echo "### all"
+  apt-get -s -o Debug::NoLocking=1 dist-upgrade 2>&1 | grep '^Inst '
+  echo "### rc 0"
+  ;;
+zypper)
+  [ "$AMISCAN_REFRESH" = 1 ] && zypper -q --non-interactive refresh >/dev/null 2>&1
+  echo "### security"
+  zypper --non-interactive --no-refresh list-patches --category security 2>&1
+  echo "### rc $?"
+  echo "### all"
+  zypper --non-interactive --no-refresh list-updates 2>&1
+  echo "### rc $?"
+  ;;
+esac
+exit 0
+"""
+
+
+@dataclass(frozen=True)
+class PendingUpdates:
+    manager: str
+    security: tuple[str, ...]
+    other: tuple[str, ...]
+    refreshed: bool
+    notes: tuple[str, ...] = ()
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {}
+    current = "head"
+    for line in text.splitlines():
+        if line.startswith("### "):
+            head, _, rest = line[4:].partition(" ")
+            if head in {"manager", "rc"}:
+                sections.setdefault(head, []).append(rest)
+                continue
+            current = head
+            sections.setdefault(current, [])
+        else:
+            sections.setdefault(current, []).append(line)
+    return sections
+
+
+_RPM_UPDATE = re.compile(r"^(\S+)\.(\S+)\s+(\S+)\s+(\S+)\s*$")
+_ADVISORY = re.compile(r"^\S+\s+\S*/Sec\.?\s+\S+", re.IGNORECASE)
+
+
+def parse_updates(text: str, refreshed: bool) -> PendingUpdates:
+    """Pending updates from the probe's sectioned output, by package manager."""
+    sections = _sections(text)
+    manager = (sections.get("manager") or ["none"])[0]
+    if manager == "none":
+        raise FactUnavailable("no supported package manager (dnf, yum, apt, zypper)")
+    codes = sections.get("rc", [])
+    if manager in {"dnf", "yum"}:
+        return _parse_rpm(manager, sections, codes, refreshed)
+    if manager == "apt":
+        return _parse_apt(sections, refreshed)
+    return _parse_zypper(sections, codes, refreshed)
+
+
+def _parse_rpm(
+    manager: str, sections: dict[str, list[str]], codes: list[str], refreshed: bool
+) -> PendingUpdates:
+    security_lines = [ln.strip() for ln in sections.get("security", []) if ln.strip()]
+    if codes and codes[0] not in {"0", "100"}:
+        raise FactFailed(
+            f"{manager} updateinfo failed: {' '.join(security_lines)[-300:] or codes[0]}"
+        )
+    security = tuple(ln for ln in security_lines if _ADVISORY.match(ln))
+    all_code = codes[1] if len(codes) > 1 else "0"
+    if all_code not in {"0", "100"}:
+        detail = " ".join(sections.get("all", []))[-300:]
+        raise FactFailed(f"{manager} check-update failed (exit {all_code}): {detail}")
+    packages = tuple(
+        ln.split()[0] for ln in sections.get("all", []) if _RPM_UPDATE.match(ln.strip())
+    )
+    return PendingUpdates(manager, security, packages, refreshed)
+
+
+def _parse_apt(sections: dict[str, list[str]], refreshed: bool) -> PendingUpdates:
+    lists = (sections.get("lists") or ["0"])[0].strip()
+    if lists == "0":
+        raise FactUnavailable("apt has no package lists (apt-get update never ran on this host)")
+    security: list[str] = []
+    other: list[str] = []
+    for line in sections.get("all", []):
+        if not line.startswith("Inst "):
+            continue
+        (security if "-security" in line.lower() else other).append(line[5:].strip())
+    return PendingUpdates("apt", tuple(security), tuple(other), refreshed)
+
+
+def _parse_zypper(
+    sections: dict[str, list[str]], codes: list[str], refreshed: bool
+) -> PendingUpdates:
+    def table_rows(lines: list[str]) -> list[str]:
+        return [ln for ln in lines if ln.count("|") >= 3 and not set(ln) <= {"-", "+", "|"}][1:]
+
+    if codes and codes[0] not in {"0", "100", "101"}:
+        raise FactFailed(
+            "zypper list-patches failed: " + " ".join(sections.get("security", []))[-300:]
+        )
+    security = tuple(
+        row for row in table_rows(sections.get("security", [])) if "needed" in row.lower()
+    )
+    other = tuple(table_rows(sections.get("all", [])))
+    return PendingUpdates("zypper", security, other, refreshed)
+
+
+def _derive_updates(g: Gathered) -> PendingUpdates:
+    output = g.require_output()
+    if output.timed_out:
+        raise FactFailed("querying the package manager timed out")
+    return parse_updates(output.text, g.context.refresh_package_metadata)
+
+
+PENDING_UPDATES = Fact(
+    name="linux.packages.pending",
+    description="pending package updates",
+    derive=_derive_updates,
+    probe=Probe(_UPDATES_SCRIPT, privileged=True, timeout_s=240),
+    modes=frozenset({Mode.LIVE}),
+)
+
+
+# --- encrypted file systems ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CryptoState:
+    crypttab: tuple[tuple[int, str], ...]
+    encrypted_devices: tuple[str, ...]
+    inspected_devices: bool
+
+
+def _crypttab_entries(text: str | None) -> tuple[tuple[int, str], ...]:
+    if text is None:
+        return ()
+    return tuple(
+        (n, ln.strip())
+        for n, ln in enumerate(text.splitlines(), start=1)
+        if ln.strip() and not ln.strip().startswith("#")
+    )
+
+
+def _derive_crypto(g: Gathered) -> CryptoState:
+    entries = _crypttab_entries(read_text_or_none(g.files, "/etc/crypttab"))
+    if not g.live:
+        return CryptoState(entries, (), False)
+    output = g.require_output()
+    devices = []
+    for line in output.text.splitlines():
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', line))
+        if fields.get("TYPE") == "crypt" or fields.get("FSTYPE") in {"crypto_LUKS", "BitLocker"}:
+            devices.append(line.strip())
+    return CryptoState(entries, tuple(devices), output.rc == 0)
+
+
+ENCRYPTED_FS = Fact(
+    name="linux.filesystem.crypto",
+    description="encrypted block devices and /etc/crypttab",
+    derive=_derive_crypto,
+    probe=Probe("lsblk -P -o NAME,TYPE,FSTYPE,MOUNTPOINT", privileged=False, timeout_s=20),
+    patterns=("/etc/crypttab",),
+)
+
+
+# --- cloud-init state ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CloudInitState:
+    instances: tuple[str, ...]
+    instance_link: bool
+
+
+def _derive_cloud_init(g: Gathered) -> CloudInitState:
+    base = "/var/lib/cloud"
+    instances = tuple(f"{base}/instances/{n}" for n in g.files.list_dir(f"{base}/instances"))
+    link = "instance" in g.files.list_dir(base)
+    return CloudInitState(instances, link)
+
+
+CLOUD_INIT_STATE = Fact(
+    name="linux.cloud-init.state",
+    description="cloud-init state under /var/lib/cloud",
+    derive=_derive_cloud_init,
+    modes=frozenset({Mode.OFFLINE}),
+)
+
+
+# --- listening sockets and the host firewall ----------------------------------------------------
+
+
+LISTENERS = Fact(
+    name="linux.net.listeners",
+    description="listening TCP sockets (/proc/net/tcp, tcp6)",
+    derive=lambda g: g.require_output().require_success("reading /proc/net/tcp"),
+    probe=Probe(
+        "cat /proc/net/tcp; echo '### tcp6'; cat /proc/net/tcp6 2>/dev/null; exit 0",
+        privileged=False,
+        timeout_s=15,
+    ),
+    modes=frozenset({Mode.LIVE}),
+)
+
+_FIREWALL_SCRIPT = r"""
+echo "### iptables"
+if command -v iptables >/dev/null 2>&1; then iptables -S 2>&1; echo "### rc $?"; else echo "### rc absent"; fi
+echo "### nft"
+if command -v nft >/dev/null 2>&1; then nft -j list ruleset 2>&1; echo "### rc $?"; else echo "### rc absent"; fi
+echo "### firewalld"
+if command -v firewall-cmd >/dev/null 2>&1; then
+  if firewall-cmd --state >/dev/null 2>&1; then firewall-cmd --list-all 2>&1; echo "### rc $?"; else echo "### rc inactive"; fi
+else echo "### rc absent"; fi
+echo "### ufw"
+if command -v ufw >/dev/null 2>&1; then ufw status verbose 2>&1; echo "### rc $?"; else echo "### rc absent"; fi
+exit 0
+"""
+
+
+@dataclass(frozen=True)
+class FirewallDump:
+    """Each firewall front end's output and exit code ("absent" when not installed)."""
+
+    outputs: dict[str, str]
+    codes: dict[str, str]
+
+
+def parse_firewall_dump(text: str) -> FirewallDump:
+    outputs: dict[str, list[str]] = {}
+    codes: dict[str, str] = {}
+    current = ""
+    for line in text.splitlines():
+        if line.startswith("### rc ") and current:
+            codes[current] = line[7:].strip()
+        elif line.startswith("### "):
+            current = line[4:].strip()
+            outputs[current] = []
+        elif current:
+            outputs[current].append(line)
+    return FirewallDump({k: "\n".join(v) for k, v in outputs.items()}, codes)
+
+
+FIREWALL = Fact(
+    name="linux.net.firewall",
+    description="host firewall rules (iptables, nftables, firewalld, ufw)",
+    derive=lambda g: parse_firewall_dump(g.require_output().text),
+    probe=Probe(_FIREWALL_SCRIPT, privileged=True, timeout_s=30),
+    modes=frozenset({Mode.LIVE}),
+)

@@ -1,0 +1,90 @@
+"""Judging a Linux guest: offline from its files, or live from one collection round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from scanner.collect import CollectionError, LiveSettings, build_script, parse_output
+from scanner.facts.base import Fact, Facts, Mode, ScanContext, closure
+from scanner.fs import FileSource, MemoryTree
+from scanner.model import Platform
+from scanner.registry import Check
+from scanner.run import ScanRun
+from scanner.transports.base import Transport
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COLLECT_TIMEOUT_S = 600.0
+
+
+def linux_checks(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if c.platform is Platform.LINUX]
+
+
+def needed_facts(checks: list[Check], mode: Mode) -> list[Fact[Any]]:
+    """Every fact the checks need (dependencies included) that this mode can gather."""
+    wanted = closure([fact for c in checks for fact in c.needs])
+    return [f for f in wanted if mode in f.modes]
+
+
+def scan_offline(run: ScanRun, files: FileSource, context: ScanContext) -> None:
+    """Judge the Linux checks from an image's files alone."""
+    checks = linux_checks(run.checks)
+    with run.phase("judged", "Judging the image's files"):
+        run.judge(checks, Facts(files, context))
+
+
+def scan_live(
+    run: ScanRun,
+    transport: Transport,
+    context: ScanContext,
+    settings: LiveSettings,
+    timeout_s: float = DEFAULT_COLLECT_TIMEOUT_S,
+) -> None:
+    """Gather every live fact in one execution of the collection script, then judge."""
+    checks = linux_checks(run.checks)
+    facts_needed = needed_facts(checks, Mode.LIVE)
+    script = build_script(facts_needed, settings)
+    collection_error: str | None = None
+    with run.phase("collected", "Collecting facts (one round trip)"):
+        result = transport.run_script(script.text, timeout_s)
+    run.collection.update(
+        {
+            "round_trips": transport.exec_count,
+            "probes": len(script.probe_names),
+            "script_bytes": len(script.text),
+            "output_bytes": len(result.stdout),
+            "seconds": round(result.duration_s, 3),
+        }
+    )
+    try:
+        collected = parse_output(result.stdout, script.marker)
+    except CollectionError as exc:
+        collected = None
+        collection_error = str(exc)
+    if result.timed_out:
+        collection_error = f"the collection script did not finish within {timeout_s:g}s"
+    elif collected is not None and not collected.complete:
+        detail = result.stderr.decode("utf-8", errors="replace").strip().splitlines()[-1:]
+        collection_error = "the collection script stopped early" + (
+            f": {detail[0]}" if detail else ""
+        )
+    if collection_error:
+        run.notes.append(collection_error)
+    files = collected.files if collected is not None else MemoryTree()
+    files.description = transport.description
+    if collected is not None:
+        context = dataclasses.replace(
+            context,
+            session=dict(collected.env),
+            privileged=collected.privileged if collected.root_uid is not None else None,
+            sudo_error=collected.sudo_error,
+        )
+        run.details.update({k: v for k, v in collected.env.items() if k in ("hostname", "kernel")})
+        if collected.sudo_error:
+            run.notes.append(f"privileged probes ran without root: {collected.sudo_error}")
+    outputs = collected.outputs if collected is not None else {}
+    with run.phase("judged", "Judging"):
+        run.judge(checks, Facts(files, context, outputs, collection_error))
