@@ -186,6 +186,8 @@ def scan_command(
     }
     write_reports(report, outputs)
     print_summary(console, report, verbose=verbose > 0)
+    for error in report.errors:
+        click.echo(f"amiscan: scan incomplete: {error}", err=True)
     sys.exit(exit_code(report))
 
 

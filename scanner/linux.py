@@ -72,7 +72,9 @@ def scan_live(
             f": {detail[0]}" if detail else ""
         )
     if collection_error:
-        run.notes.append(collection_error)
+        # The in-guest collection did not finish: whatever was gathered is still judged, but the
+        # scan is incomplete (exit 3) and the report says why.
+        run.fail_scan(collection_error)
     files = collected.files if collected is not None else MemoryTree()
     files.description = transport.description
     if collected is not None:

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str], None]
 
+# How results of checks that never ran begin (the terminal summary folds them into one line).
+NOT_JUDGED = "not judged:"
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -103,7 +106,7 @@ class ScanRun:
         why = self.errors[-1] if self.errors else "the scan stopped before this check ran"
         for item in self.checks:
             if item.id not in self.results:
-                self.record(item, Outcome(Status.ERROR, f"not judged: {why}"))
+                self.record(item, Outcome(Status.ERROR, f"{NOT_JUDGED} {why}"))
         finished = _now()
         results = tuple(self.results[c.id] for c in self.checks)
         return Report(

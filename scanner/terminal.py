@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from scanner.model import Report, Status, Verdict
-from scanner.run import ProgressCallback
+from scanner.run import NOT_JUDGED, ProgressCallback
 
 _STATUS_STYLE = {
     Status.FAIL: "bold red",
@@ -38,8 +38,12 @@ def print_summary(console: Console, report: Report, verbose: bool = False) -> No
     table.add_column("check")
     table.add_column("summary", overflow="fold")
     shown = 0
+    not_judged = 0
     for result in report.ordered_results():
         if result.status is Status.PASS and not verbose:
+            continue
+        if result.summary.startswith(NOT_JUDGED):
+            not_judged += 1
             continue
         status = "waived" if result.waived else result.status.value
         style = "dim" if result.waived else _STATUS_STYLE[result.status]
@@ -52,8 +56,8 @@ def print_summary(console: Console, report: Report, verbose: bool = False) -> No
         shown += 1
     if shown:
         console.print(table)
-    for error in report.errors:
-        console.print(f"[bold magenta]scan error:[/] {escape(error)}")
+    if not_judged:
+        console.print(f"[magenta]{not_judged} check(s) not judged: the scan stopped early[/]")
     counts = ", ".join(f"{count} {status}" for status, count in report.summary.items() if count)
     verdict = report.verdict
     console.print(

@@ -30,7 +30,9 @@ def sshd_factory(tmp_path: Path) -> Iterator[SshdFactory]:
     """Start real sshd servers (stopped by PID at teardown), logging in as the current user."""
     started: list[SshdServer] = []
 
-    def start(extra_config: str = "", authorized: str | None = None, name: str = "sshd") -> SshdServer:
+    def start(
+        extra_config: str = "", authorized: str | None = None, name: str = "sshd"
+    ) -> SshdServer:
         server = start_sshd(tmp_path / name, getpass.getuser(), extra_config, authorized)
         started.append(server)
         return server

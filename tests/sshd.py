@@ -70,7 +70,9 @@ def generate_key(path: Path) -> tuple[paramiko.PKey, str]:
     return key, f"{key.get_name()} {key.get_base64()}"
 
 
-def start_sshd(workdir: Path, user: str, extra_config: str = "", authorized: str | None = None) -> SshdServer:
+def start_sshd(
+    workdir: Path, user: str, extra_config: str = "", authorized: str | None = None
+) -> SshdServer:
     """Start sshd in the foreground on a free loopback port; the caller must stop() it."""
     binary = require_sshd()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +110,15 @@ def start_sshd(workdir: Path, user: str, extra_config: str = "", authorized: str
         stderr=log_path.open("wb"),
     )
     server = SshdServer(
-        "127.0.0.1", port, user, workdir / "client_ed25519", public, config, host_key, process, log_path
+        "127.0.0.1",
+        port,
+        user,
+        workdir / "client_ed25519",
+        public,
+        config,
+        host_key,
+        process,
+        log_path,
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

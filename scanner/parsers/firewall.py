@@ -515,6 +515,7 @@ _IPT_NON_TERMINATING = frozenset(
         "CHECKSUM",
     )
 )
+_IPT_PROTOCOL_MODULES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmp6", "ipv6-icmp": "icmp6"}
 _TCP_FLAGS = frozenset(("FIN", "SYN", "RST", "PSH", "ACK", "URG"))
 _SYN = frozenset(("SYN",))
 
@@ -675,8 +676,8 @@ def _ipt_options(words: Sequence[str]) -> list[_IptOption]:
         if name == "--match":
             module = args[0].lower()
         elif name in _IPT_CORE:
-            if name == "--protocol":
-                protocol_module = args[0].lower()
+            if name == "--protocol":  # `-p tcp` loads the tcp match module, as `-p 6` does
+                protocol_module = _IPT_PROTOCOL_MODULES.get(args[0].lower(), args[0].lower())
             in_target = in_target or name in ("--jump", "--goto")
             options.append(_IptOption("", name, args, negated))
         else:

@@ -1272,7 +1272,7 @@ class _Reader:
             if arg == "":
                 walk.report(parsed.line, "keyword Include empty argument")
                 return
-            pattern = arg if arg[0] in "/~" else arg
+            pattern = arg if arg[0] in "/~" else posixpath.join(SSH_DIR, arg)
             # An included file must not change the includer's Match state.
             saved = walk.active
             if flags is _Flags.MATCH_ONLY:
@@ -1554,12 +1554,8 @@ def _edges(entry: str) -> set[int]:
         return set()
     if isinstance(network, ipaddress.IPv4Network):
         first, last = int(network.network_address), int(network.broadcast_address)
-        edges = {first, last, first - 1, last + 1}
-        for vetting in VETTING_NETWORKS:
-            low, high = int(vetting.network_address), int(vetting.broadcast_address)
-            if first <= high and last >= low:  # overlapping: clip to the vetting range
-                edges |= {max(first, low), min(last, high)}
-        return {a for a in edges if _in_vetting_ranges(a)}
+        # Where the network's edges fall outside the ranges, the range corners already cover it.
+        return {a for a in (first - 1, first, last, last + 1) if _in_vetting_ranges(a)}
     return _wildcard_edges(entry)
 
 

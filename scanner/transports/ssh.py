@@ -255,7 +255,9 @@ class SSHTransport:
                 raise AuthError(f"SSH authentication as {self.user} failed: {exc}") from None
             if remaining:
                 needed = ", ".join(remaining)
-                raise AuthError(f"{self.user}@{self.host} requires more than a key (next: {needed})")
+                raise AuthError(
+                    f"{self.user}@{self.host} requires more than a key (next: {needed})"
+                )
             self.authenticated_key = key
             return
         raise AuthError(

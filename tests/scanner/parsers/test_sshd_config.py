@@ -89,8 +89,9 @@ def test_each_separator_form_sets_the_value(line: str) -> None:
     assert config.problems == []
 
 
-def test_a_second_equals_sign_is_part_of_the_value_and_rejected() -> None:
-    config = parse("PasswordAuthentication == no\n")
+@pytest.mark.parametrize("line", ["PasswordAuthentication == no", "PasswordAuthentication==no"])
+def test_a_second_equals_sign_is_part_of_the_value_and_rejected(line: str) -> None:
+    config = parse(line + "\n")
     assert config.rejected
     assert value(config, "passwordauthentication") == "yes"
 
@@ -310,6 +311,26 @@ def test_authorized_keys_file_takes_all_arguments_of_the_first_line_and_expands_
     )
 
 
+def test_keywords_sshd_overwrites_take_the_last_value() -> None:
+    config = parse(
+        "MaxStartups 5\nMaxStartups 10:30:60\nFingerprintHash md5\nFingerprintHash sha256\n"
+        "AuthorizedPrincipalsCommand /bin/a\nAuthorizedPrincipalsCommand /bin/b\n"
+    )
+    got = effective(config).as_dict()
+    assert got["maxstartups"] == ("10:30:60",)
+    assert got["fingerprinthash"] == ("SHA256",)
+    assert got["authorizedprincipalscommand"] == ("/bin/b",)
+
+
+def test_tilde_is_roots_home_even_without_a_passwd_file() -> None:
+    config = parse("AuthorizedKeysFile ~/.ssh/k\n")
+    assert effective(config).get("authorizedkeysfile").values == ("/root/.ssh/k",)
+
+
+def test_a_tilde_for_an_unknown_user_is_rejected() -> None:
+    assert parse("AuthorizedKeysFile ~ghost/k\n").rejected
+
+
 def test_rekey_limit_and_interval_are_first_wins_each_on_their_own() -> None:
     config = parse("RekeyLimit 1G\nRekeyLimit 2G 1h\nMatch User root\n RekeyLimit 512M\n")
     assert effective(config, "bob").get("rekeylimit").values == ("1073741824", "3600")
@@ -443,6 +464,7 @@ def test_a_missing_main_file_raises_file_not_found() -> None:
         ("Match User root\n Bogus 1\n", "2: error: Bad configuration option: Bogus"),
         ("Match Foo bar\n", "1: error: Bad Match condition: Unsupported Match attribute Foo"),
         ("Match all User root\n", "1: error: Bad Match condition: 'all' cannot be combined"),
+        ("Match User root all\n", "1: error: Bad Match condition: 'all' cannot be combined"),
         ("Match User\n", "1: error: Bad Match condition: Missing Match criteria for User"),
         ("Match Address 10.0.0.1/16\n", "1: error: Bad Match condition: Invalid Match address"),
         ("Subsystem sftp /a\nSubsystem sftp /b\n", "2: error: Subsystem 'sftp' already defined"),
@@ -789,6 +811,14 @@ CASES = [
         },
     ),
     Case(
+        "nested-include-before-first-match",
+        "Include {d}/outer.conf\n",
+        {
+            "outer.conf": "Include {d}/inner.conf\n",
+            "inner.conf": "Match User root\n PasswordAuthentication no\n",
+        },
+    ),
+    Case(
         "nested-include-in-match",
         "Match User root\n Include {d}/n1.conf\n",
         {
@@ -837,6 +867,11 @@ CASES = [
         "Match Host *.example.com\n PermitRootLogin yes\n",
     ),
     Case(
+        "over-long-pattern-never-matches",
+        f"Match User {'*' * 1100}\n PasswordAuthentication no\n"
+        f"Match User {'*' * 1000}\n PermitRootLogin no\n",
+    ),
+    Case(
         "deprecated-options-ignored",
         "UsePrivilegeSeparation sandbox\nProtocol 2\n"
         "RSAAuthentication yes\nPasswordAuthentication no\n",
@@ -883,6 +918,7 @@ SyslogFacility local3
 LoginGraceTime 1h2m
 ClientAliveInterval 1m
 MaxStartups 5
+MaxStartups 10:30:60
 MaxAuthTries 3
 X11Forwarding yes
 AllowTcpForwarding all
@@ -892,6 +928,11 @@ IgnoreRhosts shosts-only
 StreamLocalBindMask 022
 Compression delayed
 FingerprintHash md5
+FingerprintHash sha256
+StreamLocalBindMask 0077
+AuthorizedPrincipalsCommand /bin/first %u
+AuthorizedPrincipalsCommand /bin/second %u
+AuthorizedPrincipalsCommandUser nobody
 RekeyLimit 1G
 RekeyLimit 2G 1h
 PermitOpen host:22 [::1]:80
@@ -909,6 +950,7 @@ VersionAddendum some text
 Subsystem sftp /usr/lib/openssh/sftp-server -f AUTHPRIV -l INFO
 PubkeyAuthOptions verify-required touch-required
 PerSourceMaxStartups 5
+MaxStartups 10:30:60
 PerSourceNetBlockSize 24:56
 UnusedConnectionTimeout 2m
 ChannelTimeout session=5m x11=1h
@@ -942,10 +984,12 @@ REJECTED = [
     "PasswordAuthentication\n",
     "PasswordAuthentication no yes\n",
     "PasswordAuthentication == no\n",
+    "PasswordAuthentication==no\n",
     "PermitRootLogin no#comment\n",
     "Match User root\n Port 22\n",
     "Match Foo bar\n",
     "Match all User root\n",
+    "Match User root all\n",
     "Match Address 10.0.0.1/16\n",
     "Match Address 10.0.0.0/8,\n",
     'AuthorizedKeysFile "abc\n',
