@@ -1,6 +1,5 @@
-"""`python -m scanner` runs the amiscan command line."""
+"""`python -m scanner`: the `amiscan` command."""
 
 from scanner.cli import main
 
-if __name__ == "__main__":
-    main(prog_name="amiscan")
+main(prog_name="amiscan")

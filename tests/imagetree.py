@@ -265,13 +265,13 @@ class ImageTree:
             raise KeyError(f"{keyword} is not set in sshd_config")
         path.write_text("\n".join(lines) + "\n")
 
-    def write_sshd_config(self, text: str, dropins: dict[str, str] | None = None) -> None:
-        """Replace sshd_config and every drop-in in sshd_config.d/."""
+    def write_sshd_config(self, files: dict[str, str]) -> None:
+        """Replace the whole sshd configuration: `files` maps paths relative to /etc/ssh
+        ("sshd_config", "sshd_config.d/50-cloud-init.conf", ...) to their contents."""
         self.remove("/etc/ssh/sshd_config.d")
         self.mkdir("/etc/ssh/sshd_config.d")
-        self.write("/etc/ssh/sshd_config", text, mode=0o600)
-        for name, content in (dropins or {}).items():
-            self.write(f"/etc/ssh/sshd_config.d/{name}", content, mode=0o600)
+        for name, content in files.items():
+            self.write(f"/etc/ssh/{name}", content, mode=0o600)
 
     def set_default_user(self, name: str) -> None:
         self.write("/etc/cloud/cloud.cfg", cloud_cfg(name))

@@ -16,6 +16,7 @@ from scanner.facts.linux.ssh import (
 from scanner.facts.linux.system import FIREWALL, LISTENERS
 from scanner.model import Evidence, Outcome, Platform, Severity, Status
 from scanner.parsers.firewall import (
+    SCANNER_NETWORKS,
     FirewallVerdict,
     evaluate_firewalld,
     evaluate_iptables,
@@ -25,7 +26,9 @@ from scanner.parsers.firewall import (
 from scanner.parsers.listening import describe, listening_on_all_addresses, parse_proc_net_tcp
 from scanner.registry import check
 
-VETTING_SOURCES = ("10.0.0.1", "10.2.0.1")
+# The firewall must admit the whole vetting ranges (CHECKS.md, S4), not one address in each: a
+# rule admitting part of a range leaves the verdict open.
+VETTING_SOURCES = SCANNER_NETWORKS
 
 
 def _offered(facts: Facts) -> OfferedAuth | None:

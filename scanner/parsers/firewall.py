@@ -177,7 +177,7 @@ def _exclude(part: _Network, network: _Network) -> list[_Network]:
 
 
 def _coverage(source: _Network, networks: Sequence[_Network]) -> str:
-    """ "all", "none" or "part": how much of `source` the union of `networks` covers."""
+    """How much of `source` the union of `networks` covers: "all", "none" or "part"."""
     relevant = [n for n in networks if n.version == source.version and n.overlaps(source)]
     if not relevant:
         return "none"
@@ -549,7 +549,11 @@ def evaluate_iptables(
     """Whether the filter table admits a NEW connection from `source` to `port`.
 
     `rules_text` is `iptables -S` output, or `iptables-save` output (only `*filter` is read).
-    Walks INPUT in order, into user chains and back, as the kernel does.
+    Walks INPUT in order, into user chains (-j, -g) and back (RETURN, end of chain). Evaluated:
+    -s/-d/-p/-i (with `!`), tcp/udp ports and flags, multiport, state, conntrack, comment,
+    addrtype, iprange, pkttype. Other match modules (limit, recent, set, ...), destination
+    addresses (the instance's own address is not known) and NFQUEUE make the verdict None when
+    they could change it. Raises ValueError for a bad source, port or protocol.
     """
     packets = _make_packets([source], port, protocol, in_interface)
     table = _ipt_read(rules_text)
@@ -944,7 +948,11 @@ def evaluate_nftables(
 
     `ruleset_json` is `nft -j list ruleset`. Every base chain on the input hook of the ip/inet
     families (ip6/inet for an IPv6 source) is walked in priority order: the packet must pass all
-    of them, and a drop in any is final. Raises ValueError when the text is not that JSON.
+    of them, and a drop in any is final. Evaluated: ip/ip6 saddr (addresses, prefixes, ranges,
+    anonymous and named sets), tcp/udp/th ports, tcp flags, iifname, l4proto, nfproto, ct state,
+    verdict maps, and accept/drop/reject/jump/goto/return. Other expressions (fib, limit, xt, ...)
+    make the verdict None when they could change it. Raises ValueError when the text is not
+    that JSON.
     """
     packets = _make_packets([source], port, protocol, in_interface)
     ruleset = _nft_load(ruleset_json)
@@ -1423,9 +1431,12 @@ def evaluate_firewalld(
     ports, protocols, source ports and rich rules are ordered as firewalld orders them:
     rich rules with a negative priority, then deny rich rules, then allow rules, then rich rules
     with a positive priority, then the zone's target. `source` defaults to the scanner networks.
-    Raises ValueError when the text is not that output.
+    Services amiscan has no ports for, ipset or MAC sources and rate-limited rich rules make the
+    verdict None when they could change it. The zone is taken as the one the scanner's packets
+    land in: source-bound zones other than this one are not seen. Raises ValueError when the
+    text is not that output.
     """
-    if "not running" in list_all_text.lower():
+    if re.match(r"\s*firewalld is not running", list_all_text, re.IGNORECASE):
         return FirewallVerdict(True, "firewalld is not running; it filters nothing")
     sources = [source] if source is not None else list(SCANNER_NETWORKS)
     packets = _make_packets(sources, port, protocol, "")
@@ -1645,7 +1656,8 @@ def evaluate_ufw(
     `status_verbose_text` is `ufw status verbose`: its incoming rules are tried in order (the
     first that matches decides, as in ufw-user-input), then the default incoming policy. ufw's
     built-in before/after rules never accept or refuse a new TCP connection from a remote unicast
-    address, so they are left out. Raises ValueError when the text is not that output.
+    address, so they are left out. A LIMIT rule that matches, and application profiles amiscan
+    has no ports for, make the verdict None. Raises ValueError when the text is not that output.
     """
     status = _ufw_parse(status_verbose_text)
     if not status.active:

@@ -30,6 +30,7 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final, Literal
 
 from scanner.fs import FileSource, glob, read_text_or_none
 
@@ -77,7 +78,7 @@ class Setting:
     line: str = ""
 
 
-class ConfigProblem(Enum):
+class Severity(Enum):
     """How sshd reacts to a problem line."""
 
     FATAL = "error"  # sshd refuses to start (or `sshd -t` fails)
@@ -90,7 +91,7 @@ class Problem:
 
     location: str  # "path:line"
     message: str
-    kind: ConfigProblem = ConfigProblem.FATAL
+    kind: Severity = Severity.FATAL
 
     def __str__(self) -> str:
         return f"{self.location}: {self.kind.value}: {self.message}"
@@ -248,8 +249,14 @@ def _parse_address(text: str) -> _Address | None:
     return None
 
 
-def _parse_cidr(text: str) -> _Network | str | None:
-    """addr_pton_cidr: a network, None if not an address (a wildcard), "bad" if inconsistent."""
+_INCONSISTENT: Final = "inconsistent"
+
+
+def _parse_cidr(text: str) -> _Network | Literal["inconsistent"] | None:
+    """addr_pton_cidr: a network; None when not an address (so a wildcard); or _INCONSISTENT.
+
+    Inconsistent (host bits set, mask too long for the family) makes sshd reject the list.
+    """
     addr_text, slash, mask_text = text.partition("/")
     if slash and (not mask_text.isdigit() or not mask_text.isascii() or int(mask_text) > 128):
         return None
@@ -258,11 +265,11 @@ def _parse_cidr(text: str) -> _Network | str | None:
         return None
     masklen = int(mask_text) if slash else address.max_prefixlen
     if masklen > address.max_prefixlen:
-        return "bad"
+        return _INCONSISTENT
     try:
         return ipaddress.ip_network(f"{address}/{masklen}", strict=True)
     except ValueError:
-        return "bad"  # host bits set: "Inconsistent mask length"
+        return _INCONSISTENT  # host bits set
 
 
 def addr_match_list(addr: str | None, patterns: str) -> int:
@@ -281,7 +288,7 @@ def addr_match_list(addr: str | None, patterns: str) -> int:
         if not body:
             return -2
         network = _parse_cidr(body)
-        if network == "bad":
+        if network == _INCONSISTENT:
             return -2
         if addr is None:
             continue
@@ -1411,7 +1418,7 @@ class SshdConfig:
     @property
     def rejected(self) -> bool:
         """True when sshd would refuse to start with this configuration."""
-        return any(p.kind is ConfigProblem.FATAL for p in self.issues)
+        return any(p.kind is Severity.FATAL for p in self.issues)
 
     def _collect(self, parsed: _Parsed, active: bool) -> None:
         self._note_deprecated(parsed)
@@ -1425,7 +1432,7 @@ class SshdConfig:
         spec = parsed.spec
         if spec is not None and spec.merge is _Merge.IGNORED and spec.note:
             message = f"{spec.note} option {parsed.line.keyword} (sshd ignores it)"
-            self._add(Problem(parsed.line.location, message, ConfigProblem.WARNING))
+            self._add(Problem(parsed.line.location, message, Severity.WARNING))
 
     def _report(self, line: _Line, message: str) -> None:
         self._add(Problem(line.location, message))
@@ -1550,7 +1557,7 @@ def _in_vetting_ranges(address: int) -> bool:
 def _edges(entry: str) -> set[int]:
     """Addresses in the vetting ranges on both sides of where `entry` starts or stops matching."""
     network = _parse_cidr(entry)
-    if isinstance(network, ipaddress.IPv6Network) or network == "bad":
+    if isinstance(network, ipaddress.IPv6Network) or network == _INCONSISTENT:
         return set()
     if isinstance(network, ipaddress.IPv4Network):
         first, last = int(network.network_address), int(network.broadcast_address)

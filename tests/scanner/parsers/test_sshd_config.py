@@ -322,6 +322,10 @@ def test_keywords_sshd_overwrites_take_the_last_value() -> None:
     assert got["authorizedprincipalscommand"] == ("/bin/b",)
 
 
+def test_max_startups_with_one_number_uses_it_as_start_and_limit() -> None:
+    assert value(parse("MaxStartups 5\n"), "maxstartups") == "5:30:5"
+
+
 def test_tilde_is_roots_home_even_without_a_passwd_file() -> None:
     config = parse("AuthorizedKeysFile ~/.ssh/k\n")
     assert effective(config).get("authorizedkeysfile").values == ("/root/.ssh/k",)
@@ -384,6 +388,13 @@ def test_include_glob_reads_files_in_sorted_order_and_skips_dotfiles(tmp_path: P
     config = parse_sshd_config(root)
     assert value(config, "passwordauthentication") == "no"
     assert value(config, "permitrootlogin") == "prohibit-password"
+
+
+def test_including_a_directory_reads_nothing_and_is_not_a_problem(tmp_path: Path) -> None:
+    root = image(tmp_path, {MAIN: "Include /etc/ssh/conf.d\n", "/etc/ssh/conf.d/a": "Port 1\n"})
+    config = parse_sshd_config(root)
+    assert config.problems == []
+    assert value(config, "port") == "22"
 
 
 def test_an_include_that_matches_nothing_is_not_a_problem() -> None:
@@ -985,6 +996,7 @@ REJECTED = [
     "PasswordAuthentication no yes\n",
     "PasswordAuthentication == no\n",
     "PasswordAuthentication==no\n",
+    "IPQoS -8\n",
     "PermitRootLogin no#comment\n",
     "Match User root\n Port 22\n",
     "Match Foo bar\n",

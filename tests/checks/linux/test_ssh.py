@@ -1,0 +1,737 @@
+"""SSH server checks, judged from fixture facts: each table is fixture -> status, and evidence."""
+
+from __future__ import annotations
+
+import base64
+import textwrap
+from typing import Any
+
+import pytest
+
+from checks.linux.ssh import (
+    authorized_keys,
+    host_keys,
+    listening,
+    password_authentication,
+    root_login,
+)
+from scanner.facts.base import ProbeOutput
+from scanner.facts.linux.ssh import AUTHORIZED_KEYS, HOST_KEYS, SSHD_EFFECTIVE
+from scanner.facts.linux.system import FIREWALL, LISTENERS
+from scanner.model import Status
+from tests.factbuilders import LiveFacts, OfflineFacts, evidence_text, probe_output, run
+
+SSHD_CONFIG = "/etc/ssh/sshd_config"
+PASSWD = "root:x:0:0:root:/root:/bin/bash\nalice:x:1001:1001::/home/alice:/bin/bash\n"
+
+
+def key_blob(seed: int) -> str:
+    """A well-formed ssh-ed25519 public key blob, different for each seed."""
+    body = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + bytes([seed]) * 32
+    return base64.b64encode(body).decode()
+
+
+SELLER_KEY = f"ssh-ed25519 {key_blob(1)} seller@laptop"
+SCANNER_KEY = f"ssh-ed25519 {key_blob(2)} amiscan"
+
+
+def sshd_t(
+    password: str = "no",
+    root: str = "without-password",
+    kbd: str = "no",
+    pam: str = "yes",
+) -> str:
+    """What `sshd -T` prints for one connection (the keywords the checks judge, and others)."""
+    return textwrap.dedent(
+        f"""\
+        port 22
+        addressfamily any
+        listenaddress [::]:22
+        listenaddress 0.0.0.0:22
+        usepam {pam}
+        permitrootlogin {root}
+        pubkeyauthentication yes
+        passwordauthentication {password}
+        kbdinteractiveauthentication {kbd}
+        permitemptypasswords no
+        authorizedkeysfile .ssh/authorized_keys .ssh/authorized_keys2
+        authenticationmethods any
+        hostkey /etc/ssh/ssh_host_ed25519_key
+        """
+    )
+
+
+def sections(default: str, **overrides: str) -> str:
+    """The probe's output: a `### user=U addr=A` header before each connection's sshd -T lines.
+
+    `overrides` replace the output for one connection, keyed `root_10_2_0_1`.
+    """
+    chunks = []
+    for user in ("root", "ec2-user"):
+        for addr in ("10.0.0.1", "10.2.0.1"):
+            key = f"{user.replace('-', '_')}_{addr.replace('.', '_')}"
+            chunks.append(f"### user={user} addr={addr}\n{overrides.get(key, default)}")
+    return "".join(chunks)
+
+
+SSHD_T_FAILED = probe_output(
+    "### user=root addr=10.0.0.1\n### exit 255\n",
+    rc=255,
+    stderr="sshd: no hostkeys available -- exiting.",
+)
+
+
+# --- linux.ssh.password-authentication ------------------------------------------------------
+
+OFFLINE_PASSWORD_CASES = [
+    pytest.param(
+        "PasswordAuthentication yes\n",
+        Status.FAIL,
+        f"{SSHD_CONFIG}:1: PasswordAuthentication yes",
+        id="explicit-yes-fails",
+    ),
+    pytest.param(
+        "# nothing about passwords\nPermitRootLogin no\n",
+        Status.FAIL,
+        "default: passwordauthentication yes",
+        id="absent-falls-back-to-openssh-default-yes-and-fails",
+    ),
+    pytest.param(
+        "PasswordAuthentication no\n",
+        Status.PASS,
+        f"{SSHD_CONFIG}:1: PasswordAuthentication no",
+        id="no-passes",
+    ),
+    pytest.param(
+        "passwordauthentication=no\n",
+        Status.PASS,
+        f"{SSHD_CONFIG}:1: passwordauthentication=no",
+        id="lowercase-keyword-with-equals-separator-passes",
+    ),
+    pytest.param(
+        "PasswordAuthentication no\nPasswordAuthentication yes\n",
+        Status.PASS,
+        f"{SSHD_CONFIG}:1: PasswordAuthentication no",
+        id="first-value-wins-over-a-later-yes",
+    ),
+    pytest.param(
+        "PasswordAuthentication no\n\nMatch Address 10.0.0.0/16\n    PasswordAuthentication yes\n",
+        Status.FAIL,
+        f"{SSHD_CONFIG}:4: PasswordAuthentication yes",
+        id="match-block-for-a-vetting-range-turning-it-on-fails",
+    ),
+    pytest.param(
+        "PasswordAuthentication no\nMatch Address 192.168.0.0/16\n    PasswordAuthentication yes\n",
+        Status.PASS,
+        f"{SSHD_CONFIG}:1: PasswordAuthentication no",
+        id="match-block-for-a-non-vetting-range-passes",
+    ),
+    pytest.param(
+        "PasswordAuthentication no\nKbdInteractiveAuthentication yes\nUsePAM yes\n",
+        Status.WARN,
+        f"{SSHD_CONFIG}:2: KbdInteractiveAuthentication yes",
+        id="keyboard-interactive-with-pam-warns",
+    ),
+    pytest.param(
+        "PasswordAuthentication no\nUsePAM yes\n",
+        Status.WARN,
+        f"{SSHD_CONFIG}:2: UsePAM yes",
+        id="default-keyboard-interactive-with-pam-warns",
+    ),
+    pytest.param(
+        "PasswordAuthentication no\nKbdInteractiveAuthentication yes\nUsePAM no\n",
+        Status.PASS,
+        f"{SSHD_CONFIG}:1: PasswordAuthentication no",
+        id="keyboard-interactive-without-pam-passes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "status", "evidence"), OFFLINE_PASSWORD_CASES)
+def test_password_authentication_status_from_the_image_sshd_config(
+    offline_facts: OfflineFacts, config: str, status: Status, evidence: str
+) -> None:
+    outcome = run(password_authentication, offline_facts({SSHD_CONFIG: config}))
+    assert outcome.status is status, outcome.summary
+
+
+@pytest.mark.parametrize(("config", "status", "evidence"), OFFLINE_PASSWORD_CASES)
+def test_password_authentication_evidence_names_the_deciding_config_line(
+    offline_facts: OfflineFacts, config: str, status: Status, evidence: str
+) -> None:
+    outcome = run(password_authentication, offline_facts({SSHD_CONFIG: config}))
+    assert evidence in evidence_text(outcome)
+
+
+def test_password_authentication_in_an_included_drop_in_wins_over_the_main_file(
+    offline_facts: OfflineFacts,
+) -> None:
+    facts = offline_facts(
+        {
+            SSHD_CONFIG: "Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication no\n",
+            "/etc/ssh/sshd_config.d/50-cloud-init.conf": "PasswordAuthentication yes\n",
+        }
+    )
+    outcome = run(password_authentication, facts)
+    assert "/etc/ssh/sshd_config.d/50-cloud-init.conf:1" in evidence_text(outcome)
+    assert outcome.status is Status.FAIL
+
+
+def test_password_authentication_skips_an_image_without_sshd_config(
+    offline_facts: OfflineFacts,
+) -> None:
+    outcome = run(password_authentication, offline_facts({"/etc/hostname": "box\n"}))
+    assert outcome.status is Status.SKIP
+
+
+LIVE_PASSWORD_CASES = [
+    pytest.param(
+        {"outputs": {SSHD_EFFECTIVE: sections(sshd_t())}},
+        Status.PASS,
+        "sshd -T -C user=root,addr=10.0.0.1: passwordauthentication no",
+        id="sshd-t-no-everywhere-passes",
+    ),
+    pytest.param(
+        {"outputs": {SSHD_EFFECTIVE: sections(sshd_t(), root_10_2_0_1=sshd_t(password="yes"))}},
+        Status.FAIL,
+        "sshd -T -C user=root,addr=10.2.0.1: passwordauthentication yes",
+        id="sshd-t-yes-for-one-vetting-address-fails",
+    ),
+    pytest.param(
+        {
+            "outputs": {SSHD_EFFECTIVE: sections(sshd_t())},
+            "offered_auth_methods": {"ec2-user": ("publickey", "password")},
+        },
+        Status.FAIL,
+        "SSH server, probed from the scanner: offers publickey, password to user ec2-user",
+        id="server-offering-password-from-outside-fails-although-sshd-t-says-no",
+    ),
+    pytest.param(
+        {"outputs": {SSHD_EFFECTIVE: sections(sshd_t(kbd="yes", pam="yes"))}},
+        Status.WARN,
+        "sshd -T -C user=root,addr=10.0.0.1: kbdinteractiveauthentication yes",
+        id="sshd-t-keyboard-interactive-with-pam-warns",
+    ),
+    pytest.param(
+        {
+            "outputs": {SSHD_EFFECTIVE: sections(sshd_t())},
+            "offered_auth_methods": {"root": ("publickey", "keyboard-interactive")},
+        },
+        Status.WARN,
+        "offers publickey, keyboard-interactive to user root",
+        id="server-offering-keyboard-interactive-from-outside-warns",
+    ),
+    pytest.param(
+        {
+            "files": {SSHD_CONFIG: "PasswordAuthentication yes\n"},
+            "outputs": {SSHD_EFFECTIVE: SSHD_T_FAILED},
+        },
+        Status.FAIL,
+        f"{SSHD_CONFIG}:1: PasswordAuthentication yes",
+        id="sshd-t-failing-falls-back-to-the-copied-config-which-says-yes",
+    ),
+    pytest.param(
+        {
+            "files": {SSHD_CONFIG: "PasswordAuthentication no\n"},
+            "outputs": {SSHD_EFFECTIVE: SSHD_T_FAILED},
+        },
+        Status.PASS,
+        "`sshd -T` could not run: sshd: no hostkeys available -- exiting.",
+        id="sshd-t-failing-falls-back-to-the-copied-config-which-says-no",
+    ),
+    pytest.param(
+        {
+            "files": {
+                SSHD_CONFIG: "PasswordAuthentication no\n"
+                "Match Address 10.0.5.0/24\n  PasswordAuthentication yes\n"
+            },
+            "outputs": {SSHD_EFFECTIVE: sections(sshd_t())},
+        },
+        Status.FAIL,
+        f"{SSHD_CONFIG}:3: PasswordAuthentication yes",
+        id="match-block-for-vetting-addresses-sshd-t-was-not-asked-about-fails",
+    ),
+    pytest.param(
+        {"outputs": {SSHD_EFFECTIVE: SSHD_T_FAILED}},
+        Status.ERROR,
+        "",
+        id="sshd-t-failing-without-a-copied-config-is-an-error",
+    ),
+    pytest.param(
+        {"collection_error": "the connection dropped"},
+        Status.ERROR,
+        "",
+        id="probe-output-missing-is-an-error",
+    ),
+]
+
+
+@pytest.mark.parametrize(("live", "status", "evidence"), LIVE_PASSWORD_CASES)
+def test_password_authentication_status_on_a_live_host(
+    live_facts: LiveFacts, live: dict[str, Any], status: Status, evidence: str
+) -> None:
+    outcome = run(password_authentication, live_facts(**live))
+    assert outcome.status is status, outcome.summary
+
+
+@pytest.mark.parametrize(("live", "status", "evidence"), LIVE_PASSWORD_CASES)
+def test_password_authentication_evidence_on_a_live_host_names_the_command_or_line(
+    live_facts: LiveFacts, live: dict[str, Any], status: Status, evidence: str
+) -> None:
+    outcome = run(password_authentication, live_facts(**live))
+    assert evidence in evidence_text(outcome)
+
+
+def test_password_authentication_error_says_why_sshd_t_gave_nothing(
+    live_facts: LiveFacts,
+) -> None:
+    outcome = run(password_authentication, live_facts(outputs={SSHD_EFFECTIVE: SSHD_T_FAILED}))
+    assert "no hostkeys available" in outcome.summary
+
+
+# --- linux.ssh.root-login -------------------------------------------------------------------
+
+OFFLINE_ROOT_LOGIN_CASES = [
+    pytest.param("PermitRootLogin yes\n", Status.FAIL, f"{SSHD_CONFIG}:1", id="yes-fails"),
+    pytest.param(
+        "PermitRootLogin prohibit-password\n", Status.PASS, f"{SSHD_CONFIG}:1", id="prohibit-password"
+    ),
+    pytest.param(
+        "PermitRootLogin without-password\n", Status.PASS, f"{SSHD_CONFIG}:1", id="without-password"
+    ),
+    pytest.param("PermitRootLogin no\n", Status.PASS, f"{SSHD_CONFIG}:1", id="no"),
+    pytest.param(
+        "PermitRootLogin forced-commands-only\n",
+        Status.PASS,
+        f"{SSHD_CONFIG}:1",
+        id="forced-commands-only",
+    ),
+    pytest.param(
+        "PasswordAuthentication no\n",
+        Status.PASS,
+        "default: permitrootlogin prohibit-password",
+        id="absent-defaults-to-prohibit-password",
+    ),
+    pytest.param(
+        "PermitRootLogin no\nMatch User root\n  PermitRootLogin yes\n",
+        Status.FAIL,
+        f"{SSHD_CONFIG}:3: PermitRootLogin yes",
+        id="match-user-root-yes-fails",
+    ),
+    pytest.param(
+        "PermitRootLogin no\nMatch User alice\n  PermitRootLogin yes\n",
+        Status.PASS,
+        f"{SSHD_CONFIG}:1: PermitRootLogin no",
+        id="match-block-for-another-user-passes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "status", "evidence"), OFFLINE_ROOT_LOGIN_CASES)
+def test_root_login_status_from_the_image_sshd_config(
+    offline_facts: OfflineFacts, config: str, status: Status, evidence: str
+) -> None:
+    outcome = run(root_login, offline_facts({SSHD_CONFIG: config, "/etc/passwd": PASSWD}))
+    assert outcome.status is status, outcome.summary
+
+
+@pytest.mark.parametrize(("config", "status", "evidence"), OFFLINE_ROOT_LOGIN_CASES)
+def test_root_login_evidence_names_the_deciding_config_line(
+    offline_facts: OfflineFacts, config: str, status: Status, evidence: str
+) -> None:
+    outcome = run(root_login, offline_facts({SSHD_CONFIG: config, "/etc/passwd": PASSWD}))
+    assert evidence in evidence_text(outcome)
+
+
+LIVE_ROOT_LOGIN_CASES = [
+    pytest.param(
+        sections(sshd_t(root="without-password")),
+        Status.PASS,
+        "sshd -T -C user=root,addr=10.0.0.1: permitrootlogin prohibit-password",
+        id="without-password-passes",
+    ),
+    pytest.param(
+        sections(sshd_t(root="no"), root_10_0_0_1=sshd_t(root="yes")),
+        Status.FAIL,
+        "sshd -T -C user=root,addr=10.0.0.1: permitrootlogin yes",
+        id="yes-for-one-address-fails",
+    ),
+    pytest.param(
+        sections(sshd_t(root="no"), ec2_user_10_0_0_1=sshd_t(root="yes")),
+        Status.PASS,
+        "sshd -T -C user=root,addr=10.0.0.1: permitrootlogin no",
+        id="yes-only-for-another-user-passes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("output", "status", "evidence"), LIVE_ROOT_LOGIN_CASES)
+def test_root_login_status_on_a_live_host(
+    live_facts: LiveFacts, output: str, status: Status, evidence: str
+) -> None:
+    outcome = run(root_login, live_facts(outputs={SSHD_EFFECTIVE: output}))
+    assert outcome.status is status, outcome.summary
+
+
+@pytest.mark.parametrize(("output", "status", "evidence"), LIVE_ROOT_LOGIN_CASES)
+def test_root_login_evidence_on_a_live_host_names_the_sshd_t_connection(
+    live_facts: LiveFacts, output: str, status: Status, evidence: str
+) -> None:
+    outcome = run(root_login, live_facts(outputs={SSHD_EFFECTIVE: output}))
+    assert evidence in evidence_text(outcome)
+
+
+def test_root_login_is_an_error_when_sshd_t_reported_no_connection_as_root(
+    live_facts: LiveFacts,
+) -> None:
+    output = "### user=ec2-user addr=10.0.0.1\n" + sshd_t()
+    outcome = run(root_login, live_facts(outputs={SSHD_EFFECTIVE: output}))
+    assert outcome.status is Status.ERROR
+
+
+# --- linux.ssh.authorized-keys --------------------------------------------------------------
+
+OFFLINE_KEY_CASES = [
+    pytest.param(
+        {"/root/.ssh/authorized_keys": SELLER_KEY + "\n"},
+        Status.FAIL,
+        "/root/.ssh/authorized_keys:1: ssh-ed25519 SHA256:",
+        id="key-for-root-fails",
+    ),
+    pytest.param(
+        {"/home/x/.ssh/authorized_keys2": "# build key\n\n" + SELLER_KEY + "\n"},
+        Status.FAIL,
+        "/home/x/.ssh/authorized_keys2:3",
+        id="key-in-authorized-keys2-of-a-home-fails",
+    ),
+    pytest.param(
+        {
+            SSHD_CONFIG: "AuthorizedKeysFile /etc/ssh/keys/%u\n",
+            "/etc/passwd": PASSWD,
+            "/etc/ssh/keys/alice": SELLER_KEY + "\n",
+        },
+        Status.FAIL,
+        "/etc/ssh/keys/alice:1",
+        id="key-in-a-custom-authorized-keys-file-fails",
+    ),
+    pytest.param(
+        {
+            "/home/x/.ssh/authorized_keys": f'command="/usr/bin/backup",no-pty {SELLER_KEY}\n',
+        },
+        Status.FAIL,
+        "/home/x/.ssh/authorized_keys:1: ssh-ed25519 SHA256:",
+        id="key-with-options-fails",
+    ),
+    pytest.param(
+        {"/root/.ssh/authorized_keys": "# keys are injected at launch\n\n   \n"},
+        Status.PASS,
+        "files examined: /root/.ssh/authorized_keys",
+        id="comments-and-blank-lines-only-pass",
+    ),
+    pytest.param(
+        {"/etc/hostname": "box\n"},
+        Status.PASS,
+        "files examined: none present",
+        id="no-authorized-keys-files-pass",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tree", "status", "evidence"), OFFLINE_KEY_CASES)
+def test_authorized_keys_status_in_an_image(
+    offline_facts: OfflineFacts, tree: dict[str, str], status: Status, evidence: str
+) -> None:
+    outcome = run(authorized_keys, offline_facts(tree))
+    assert outcome.status is status, outcome.summary
+
+
+@pytest.mark.parametrize(("tree", "status", "evidence"), OFFLINE_KEY_CASES)
+def test_authorized_keys_evidence_names_the_file_and_line(
+    offline_facts: OfflineFacts, tree: dict[str, str], status: Status, evidence: str
+) -> None:
+    outcome = run(authorized_keys, offline_facts(tree))
+    assert evidence in evidence_text(outcome)
+
+
+def test_authorized_keys_evidence_marks_a_key_with_options(offline_facts: OfflineFacts) -> None:
+    tree = {"/root/.ssh/authorized_keys": f'command="/bin/true" {SELLER_KEY}\n'}
+    outcome = run(authorized_keys, offline_facts(tree))
+    assert "(with options)" in evidence_text(outcome)
+
+
+def test_authorized_keys_evidence_shows_a_fingerprint_not_the_key(
+    offline_facts: OfflineFacts,
+) -> None:
+    outcome = run(authorized_keys, offline_facts({"/root/.ssh/authorized_keys": SELLER_KEY}))
+    assert key_blob(1) not in evidence_text(outcome)
+
+
+LIVE_KEYS_FILE = "/home/ec2-user/.ssh/authorized_keys"
+
+LIVE_KEY_CASES = [
+    pytest.param(
+        {LIVE_KEYS_FILE: SCANNER_KEY + "\n"},
+        Status.PASS,
+        f"files examined: {LIVE_KEYS_FILE}",
+        id="only-the-scanners-own-key-passes",
+    ),
+    pytest.param(
+        {LIVE_KEYS_FILE: f"ssh-ed25519 {key_blob(2)} another-comment\n"},
+        Status.PASS,
+        f"files examined: {LIVE_KEYS_FILE}",
+        id="the-scanners-key-is-recognised-whatever-its-comment",
+    ),
+    pytest.param(
+        {LIVE_KEYS_FILE: SCANNER_KEY + "\n" + SELLER_KEY + "\n"},
+        Status.FAIL,
+        f"{LIVE_KEYS_FILE}:2: ssh-ed25519 SHA256:",
+        id="another-key-beside-the-scanners-fails",
+    ),
+    pytest.param(
+        {LIVE_KEYS_FILE: SCANNER_KEY + "\n", "/etc/ssh/keys/ec2-user": SELLER_KEY + "\n"},
+        Status.FAIL,
+        "/etc/ssh/keys/ec2-user:1",
+        id="key-in-a-file-the-probe-expanded-from-authorizedkeysfile-fails",
+    ),
+]
+
+
+@pytest.mark.parametrize(("files", "status", "evidence"), LIVE_KEY_CASES)
+def test_authorized_keys_status_on_a_live_host(
+    live_facts: LiveFacts, files: dict[str, str], status: Status, evidence: str
+) -> None:
+    facts = live_facts(
+        files=files,
+        outputs={AUTHORIZED_KEYS: "\n".join(files) + "\n"},
+        scanner_public_key=SCANNER_KEY,
+    )
+    outcome = run(authorized_keys, facts)
+    assert outcome.status is status, outcome.summary
+
+
+@pytest.mark.parametrize(("files", "status", "evidence"), LIVE_KEY_CASES)
+def test_authorized_keys_evidence_on_a_live_host_names_the_file_and_line(
+    live_facts: LiveFacts, files: dict[str, str], status: Status, evidence: str
+) -> None:
+    facts = live_facts(
+        files=files,
+        outputs={AUTHORIZED_KEYS: "\n".join(files) + "\n"},
+        scanner_public_key=SCANNER_KEY,
+    )
+    outcome = run(authorized_keys, facts)
+    assert evidence in evidence_text(outcome)
+
+
+def test_authorized_keys_says_it_ignored_the_scanners_key(live_facts: LiveFacts) -> None:
+    facts = live_facts(
+        files={LIVE_KEYS_FILE: SCANNER_KEY},
+        outputs={AUTHORIZED_KEYS: LIVE_KEYS_FILE},
+        scanner_public_key=SCANNER_KEY,
+    )
+    outcome = run(authorized_keys, facts)
+    assert "ignored the key amiscan logged in with" in outcome.summary
+
+
+# --- linux.ssh.listening --------------------------------------------------------------------
+
+TCP_HEADER = (
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt"
+    "   uid  timeout inode\n"
+)
+
+
+def proc_net_tcp(*endpoints: str) -> str:
+    """/proc/net/tcp listing LISTEN sockets at hex endpoints such as "00000000:0016"."""
+    rows = [
+        f"   {n}: {ep} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 "
+        f"{1000 + n} 1 0000000000000000 100 0 0 10 0\n"
+        for n, ep in enumerate(endpoints)
+    ]
+    return TCP_HEADER + "".join(rows) + "### tcp6\n" + TCP_HEADER
+
+
+ALL_V4_22 = proc_net_tcp("00000000:0016")  # 0.0.0.0:22
+LOOPBACK_22 = proc_net_tcp("0100007F:0016")  # 127.0.0.1:22
+
+
+def firewall_dump(iptables: str | None = None) -> str:
+    """The firewall probe's output: iptables -S when given, every other front end absent."""
+    if iptables is None:
+        head = "### iptables\n### rc absent\n"
+    else:
+        head = f"### iptables\n{iptables.strip()}\n### rc 0\n"
+    return head + "### nft\n### rc absent\n### firewalld\n### rc absent\n### ufw\n### rc absent\n"
+
+
+LISTENING_CASES = [
+    pytest.param(
+        ALL_V4_22,
+        firewall_dump(),
+        Status.PASS,
+        "/proc/net/tcp, /proc/net/tcp6: listening on 0.0.0.0:22",
+        id="all-addresses-and-no-firewall-passes",
+    ),
+    pytest.param(
+        LOOPBACK_22,
+        firewall_dump(),
+        Status.FAIL,
+        "/proc/net/tcp, /proc/net/tcp6: listening on 127.0.0.1:22",
+        id="loopback-only-fails",
+    ),
+    pytest.param(
+        proc_net_tcp("00000000:0050"),
+        firewall_dump(),
+        Status.FAIL,
+        "nothing listens on port 22",
+        id="nothing-on-port-22-fails",
+    ),
+    pytest.param(
+        ALL_V4_22,
+        firewall_dump("-P INPUT DROP\n-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n"),
+        Status.FAIL,
+        "iptables -S (from 10.0.0.0/16): INPUT policy DROP",
+        id="input-drop-without-an-accept-for-22-fails",
+    ),
+    pytest.param(
+        ALL_V4_22,
+        firewall_dump("-P INPUT DROP\n-A INPUT -s 10.0.0.0/8 -p tcp -m tcp --dport 22 -j ACCEPT\n"),
+        Status.PASS,
+        "iptables -S (from 10.2.0.0/16): -A INPUT -s 10.0.0.0/8 -p tcp -m tcp --dport 22 -j ACCEPT",
+        id="accept-from-10-slash-8-passes",
+    ),
+    pytest.param(
+        ALL_V4_22,
+        firewall_dump("-P INPUT DROP\n-A INPUT -p tcp -m geoip --src-cc US -j ACCEPT\n"),
+        Status.WARN,
+        "iptables -S (from 10.0.0.0/16): -A INPUT -p tcp -m geoip --src-cc US -j ACCEPT",
+        id="unknown-match-module-warns",
+    ),
+    pytest.param(
+        ALL_V4_22,
+        firewall_dump(
+            "-P INPUT DROP\n"
+            "-A INPUT -s 10.0.0.1/32 -p tcp --dport 22 -j ACCEPT\n"
+            "-A INPUT -s 10.2.0.1/32 -p tcp --dport 22 -j ACCEPT\n"
+        ),
+        Status.WARN,
+        "iptables -S (from 10.0.0.0/16): -A INPUT -s 10.0.0.1/32 -p tcp --dport 22 -j ACCEPT",
+        id="accept-from-one-address-of-the-vetting-ranges-does-not-pass",
+    ),
+    pytest.param(
+        ALL_V4_22,
+        firewall_dump("-P INPUT DROP\n-A INPUT -s 10.0.0.0/16 -p tcp --dport 22 -j ACCEPT\n"),
+        Status.FAIL,
+        "iptables -S (from 10.2.0.0/16): INPUT policy DROP",
+        id="accept-from-only-one-vetting-range-fails",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tcp", "firewall", "status", "evidence"), LISTENING_CASES)
+def test_listening_status_on_a_live_host(
+    live_facts: LiveFacts, tcp: str, firewall: str, status: Status, evidence: str
+) -> None:
+    outcome = run(listening, live_facts(outputs={LISTENERS: tcp, FIREWALL: firewall}))
+    assert outcome.status is status, outcome.summary
+
+
+@pytest.mark.parametrize(("tcp", "firewall", "status", "evidence"), LISTENING_CASES)
+def test_listening_evidence_names_the_socket_table_or_firewall_rule(
+    live_facts: LiveFacts, tcp: str, firewall: str, status: Status, evidence: str
+) -> None:
+    outcome = run(listening, live_facts(outputs={LISTENERS: tcp, FIREWALL: firewall}))
+    assert evidence in evidence_text(outcome)
+
+
+def test_listening_warns_when_the_firewall_could_not_be_read(live_facts: LiveFacts) -> None:
+    outcome = run(listening, live_facts(outputs={LISTENERS: ALL_V4_22}))
+    assert outcome.status is Status.WARN
+
+
+def test_listening_on_the_ipv6_wildcard_counts_as_all_addresses(live_facts: LiveFacts) -> None:
+    tcp6 = TCP_HEADER + (
+        "   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A "
+        "00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0\n"
+    )
+    outcome = run(
+        listening,
+        live_facts(outputs={LISTENERS: TCP_HEADER + "### tcp6\n" + tcp6, FIREWALL: firewall_dump()}),
+    )
+    assert outcome.status is Status.PASS
+
+
+def test_listening_judges_the_configured_scan_port(live_facts: LiveFacts) -> None:
+    outcome = run(
+        listening,
+        live_facts(outputs={LISTENERS: ALL_V4_22, FIREWALL: firewall_dump()}, scan_port=2222),
+    )
+    assert outcome.status is Status.FAIL
+
+
+def test_listening_is_skipped_offline(offline_facts: OfflineFacts) -> None:
+    outcome = run(listening, offline_facts({SSHD_CONFIG: "Port 22\n"}))
+    assert outcome.status is Status.SKIP
+
+
+# --- linux.ssh.host-keys --------------------------------------------------------------------
+
+BOOT = 1_700_000_000
+HOST_KEY = "/etc/ssh/ssh_host_ed25519_key"
+
+
+def host_key_listing(mtime: int) -> str:
+    return f"{mtime} {HOST_KEY}\n{mtime} {HOST_KEY}.pub\n"
+
+
+def test_host_keys_in_an_image_fail(offline_facts: OfflineFacts) -> None:
+    facts = offline_facts({HOST_KEY: "key\n", f"{HOST_KEY}.pub": "ssh-ed25519 AAAA\n"})
+    assert run(host_keys, facts).status is Status.FAIL
+
+
+def test_host_keys_in_an_image_are_named_in_the_evidence(offline_facts: OfflineFacts) -> None:
+    facts = offline_facts({HOST_KEY: "key\n", f"{HOST_KEY}.pub": "ssh-ed25519 AAAA\n"})
+    assert f"{HOST_KEY}.pub" in evidence_text(run(host_keys, facts))
+
+
+def test_an_image_without_host_keys_passes(offline_facts: OfflineFacts) -> None:
+    facts = offline_facts({SSHD_CONFIG: "PasswordAuthentication no\n", "/etc/ssh/moduli": "x\n"})
+    assert run(host_keys, facts).status is Status.PASS
+
+
+LIVE_HOST_KEY_CASES = [
+    pytest.param("ami", BOOT - 3600, Status.FAIL, id="ami-keys-older-than-the-boot-fail"),
+    pytest.param("ami", BOOT + 5, Status.PASS, id="ami-keys-created-after-boot-pass"),
+    pytest.param("ssh", BOOT - 3600, Status.SKIP, id="running-host-keys-older-than-boot-skip"),
+    pytest.param("ssh", BOOT + 5, Status.PASS, id="running-host-keys-created-after-boot-pass"),
+]
+
+
+@pytest.mark.parametrize(("target_kind", "mtime", "status"), LIVE_HOST_KEY_CASES)
+def test_host_keys_on_a_live_host_are_judged_by_age_against_the_boot_time(
+    live_facts: LiveFacts, target_kind: str, mtime: int, status: Status
+) -> None:
+    facts = live_facts(
+        outputs={HOST_KEYS: host_key_listing(mtime)},
+        target_kind=target_kind,
+        session={"btime": str(BOOT)},
+    )
+    assert run(host_keys, facts).status is status
+
+
+def test_host_key_evidence_on_a_live_host_gives_the_file_and_its_age(
+    live_facts: LiveFacts,
+) -> None:
+    facts = live_facts(outputs={HOST_KEYS: host_key_listing(BOOT - 1)}, session={"btime": str(BOOT)})
+    expected = f"{HOST_KEY}: modified {BOOT - 1} (before boot at {BOOT})"
+    assert expected in evidence_text(run(host_keys, facts))
+
+
+def test_host_keys_on_a_live_host_without_a_boot_time_are_an_error(live_facts: LiveFacts) -> None:
+    facts = live_facts(outputs={HOST_KEYS: host_key_listing(BOOT)}, session={})
+    assert run(host_keys, facts).status is Status.ERROR
+
+
+def test_host_key_listing_that_failed_is_an_error(live_facts: LiveFacts) -> None:
+    failed = ProbeOutput("linux.ssh.host-keys", 1, b"", b"stat: permission denied")
+    facts = live_facts(outputs={HOST_KEYS: failed}, session={"btime": str(BOOT)})
+    assert run(host_keys, facts).status is Status.ERROR
