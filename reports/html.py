@@ -4,6 +4,10 @@ Every string from the guest (evidence, summaries, target details) is untrusted. 
 autoescaped, nothing from the report is ever marked safe, `data-*` attributes carry only enum
 values, links are rendered only for http(s) URLs, and a Content-Security-Policy allows exactly
 one script, the filter below, by its hash: even a missed escape could not run code.
+
+Evidence and target details are passed through `scanner.redact` again when rendered: checks
+redact their own evidence, but this page is also rendered from JSON files (`amiscan report`) that
+a plug-in or a person may have written, and it is the file most widely shared.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from scanner.model import Report, Result, Severity, Status, Verdict
+from scanner.baseline import new_failure_ids
+from scanner.model import Evidence, Report, Result, Severity, Status, Verdict
+from scanner.redact import redact
 
 TEMPLATE = "report.html.j2"
 
@@ -79,6 +85,19 @@ _STATUS_ORDER = sorted(Status, key=lambda status: status.rank)
 _WAIVED = "waived"
 # The filterable states, in reading order: the model's statuses plus "waived" (a waived fail).
 STATES = ("fail", "error", "warn", "skip", "pass", _WAIVED)
+# The target facts reviewers look for first, in this order; other details follow as recorded.
+_FIRST_FACTS = (
+    "name",
+    "region",
+    "architecture",
+    "os",
+    "platform_details",
+    "instance_type",
+    "login_user",
+    "host_key_verification",
+)
+# A value this long, or on several lines (e.g. console output), is folded under its label.
+_LONG_VALUE_CHARS = 160
 _VERDICT_SENTENCES = {
     Verdict.PASS: "No unwaived failures: the image meets every requirement that was checked.",
     Verdict.FAIL: "The image does not meet AWS Marketplace requirements: see the failures below.",
@@ -94,6 +113,17 @@ class _ResultView:
     state: str
     evidence_open: bool
     policy_href: str | None
+    evidence: tuple[Evidence, ...]
+    new_since_baseline: bool
+
+
+@dataclass(frozen=True)
+class _Fact:
+    """One row of a facts table; a long value is shown folded, in monospace."""
+
+    label: str
+    value: str
+    long: bool
 
 
 def render_html(report: Report) -> str:
@@ -130,13 +160,13 @@ def _context(report: Report) -> dict[str, Any]:
         "unwaived_failures": len(report.unwaived_failures),
         "waived_failures": waived,
         "target_facts": _target_facts(report),
-        "collection_facts": [(_label(k), _display(v)) for k, v in report.collection.items()],
+        "collection_facts": [_fact(_label(k), v) for k, v in report.collection.items()],
         "statuses": [status.value for status in _STATUS_ORDER],
         "severity_rows": _severity_rows(report),
         "status_totals": [report.summary[status.value] for status in _STATUS_ORDER],
         "states": STATES,
         "severities": [severity.value for severity in Severity],
-        "results": [_view(result) for result in report.ordered_results()],
+        "results": [_view(result, new_failure_ids(report)) for result in report.ordered_results()],
         # The one place Markup is used: our own constant, never report data.
         "script": Markup(FILTER_SCRIPT),  # noqa: S704
         "csp": _content_security_policy(),
@@ -156,7 +186,7 @@ def _content_security_policy() -> str:
     )
 
 
-def _view(result: Result) -> _ResultView:
+def _view(result: Result, new_ids: frozenset[str]) -> _ResultView:
     waived_fail = result.waived and result.status is Status.FAIL
     state = _WAIVED if waived_fail else result.status.value
     return _ResultView(
@@ -164,13 +194,29 @@ def _view(result: Result) -> _ResultView:
         state=state,
         evidence_open=state in ("fail", "error", "warn"),
         policy_href=result.policy.url if _is_http_url(result.policy.url) else None,
+        evidence=tuple(Evidence(e.source, redact(e.text)) for e in result.evidence),
+        new_since_baseline=result.status is Status.FAIL and result.id in new_ids,
     )
 
 
-def _target_facts(report: Report) -> list[tuple[str, str]]:
+def _target_facts(report: Report) -> list[_Fact]:
     target = report.target
-    facts = [("Target", target.id), ("Kind", target.kind), ("Platform", target.platform)]
-    return facts + [(_label(key), _display(value)) for key, value in target.details.items()]
+    details = dict(target.details)
+    if details.get("ami_id") == target.id:
+        del details["ami_id"]  # the first row names it already
+    ordered = [key for key in _FIRST_FACTS if key in details]
+    ordered += [key for key in details if key not in _FIRST_FACTS]
+    facts = [
+        _Fact("AMI ID" if target.kind == "ami" else "Target", target.id, False),
+        _Fact("Kind", target.kind, False),
+        _Fact("Platform", target.platform, False),
+    ]
+    return facts + [_fact(_label(key), details[key]) for key in ordered]
+
+
+def _fact(label: str, value: object) -> _Fact:
+    text = _display(value)
+    return _Fact(label, redact(text), len(text) > _LONG_VALUE_CHARS or "\n" in text)
 
 
 def _severity_rows(report: Report) -> list[tuple[str, list[int], int]]:

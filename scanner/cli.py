@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +20,16 @@ import click
 from rich.console import Console
 
 from scanner import __version__
-from scanner.model import Report, Severity, Verdict
+from scanner.aws.errors import AwsError
+from scanner.baseline import Baseline, BaselineError, compare_with_baseline, load_baseline
+from scanner.config import Config, ConfigError, load_config
+from scanner.model import Platform, Report, Severity, Verdict
+from scanner.orchestrate import scan_all
 from scanner.registry import Check, RegistryError, load_checks, select_checks
-from scanner.run import ScanRun
-from scanner.targets import ScanAborted, ScanOptions, TargetError, resolve_target
+from scanner.targets import ScanOptions, Target, TargetError, resolve_target
+from scanner.targets.winrm import WinRMSettings
 from scanner.terminal import print_summary, progress_display
+from scanner.waivers import apply_waivers
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -74,6 +82,7 @@ def main() -> None:
     \b
     amiscan TARGET [options]     scan (TARGET: ssh://[user@]host[:port], local, dir:PATH)
     amiscan checks [--json]      list the check catalog
+    amiscan report FILE.json     re-render the reports of an earlier scan
     """
 
 
@@ -115,9 +124,7 @@ def main() -> None:
 @click.option(
     "--connect-timeout",
     type=click.FloatRange(min=1),
-    default=15.0,
-    show_default=True,
-    help="Seconds to wait for the connection and login.",
+    help="Seconds to wait for the login (ssh://: 15) or for the whole boot and login (ami-…: 600).",
 )
 @click.option(
     "--timeout",
@@ -130,7 +137,69 @@ def main() -> None:
 @click.option(
     "--fail-on",
     type=click.Choice([s.value for s in Severity]),
-    help="Fail only on failures of this severity or higher (default: any failure).",
+    help="Fail only on failures of this severity or higher (default: any unwaived failure).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="Configuration and waivers (default: ./amiscan.toml, else [tool.amiscan] of "
+    "./pyproject.toml).",
+)
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="JSON report of the previous version: call out new failures, keep the login user.",
+)
+@click.option("--region", help="AWS Region of the AMI (default: the profile's or AWS_REGION).")
+@click.option("--profile", help="AWS named profile (default: the standard credential chain).")
+@click.option(
+    "--instance-type", help="Instance type to launch (default: the smallest that fits the image)."
+)
+@click.option(
+    "--subnet-id", help="Subnet to launch in (default: the default VPC's default subnet)."
+)
+@click.option(
+    "--address",
+    type=click.Choice(["public", "private"]),
+    default="public",
+    show_default=True,
+    help="Reach the instance on its public address, or its private one (scanner inside the VPC).",
+)
+@click.option(
+    "--allow-cidr",
+    metavar="CIDR",
+    help="Source range the security group admits (default: this machine's address, /32).",
+)
+@click.option(
+    "--scan-port",
+    type=click.IntRange(1, 65535),
+    default=22,
+    show_default=True,
+    help="SSH port to scan.",
+)
+@click.option("--key-name", help="Use this existing key pair (with -i) instead of a temporary one.")
+@click.option(
+    "--keep-instance",
+    is_flag=True,
+    help="Leave the instance running for debugging (prints how to clean up).",
+)
+@click.option("--no-launch", is_flag=True, help="Run only the image checks; launch nothing.")
+@click.option("--poll-interval", type=click.FloatRange(min=0.05), default=2.0, hidden=True)
+@click.option(
+    "--password-env",
+    metavar="VAR",
+    default="AMISCAN_WINRM_PASSWORD",
+    show_default=True,
+    help="Environment variable holding the WinRM password (winrm:// targets; never an argument).",
+)
+@click.option(
+    "--winrm-insecure",
+    is_flag=True,
+    help="Do not validate the certificate of a winrms:// (HTTPS 5986) listener.",
 )
 @click.option("-v", "--verbose", count=True, help="Show passing checks; -vv for debug logs.")
 def scan_command(
@@ -145,15 +214,45 @@ def scan_command(
     skip: tuple[str, ...],
     identity_file: Path | None,
     user: str | None,
-    connect_timeout: float,
+    connect_timeout: float | None,
     collect_timeout: float,
     fail_on: str | None,
+    config_path: Path | None,
+    baseline_path: Path | None,
+    region: str | None,
+    profile: str | None,
+    instance_type: str | None,
+    subnet_id: str | None,
+    address: str,
+    allow_cidr: str | None,
+    scan_port: int,
+    key_name: str | None,
+    keep_instance: bool,
+    no_launch: bool,
+    poll_interval: float,
+    password_env: str,
+    winrm_insecure: bool,
     verbose: int,
 ) -> None:
-    """Scan TARGET and write the reports."""
+    """Scan TARGET(s) and write the reports (one set per target).
+
+    \b
+    TARGET: ami-… (launch and scan an AMI; several are scanned concurrently),
+            ssh://[user@]host[:port], winrm[s]://[user@]host[:port] (Windows),
+            local, or dir:PATH (an image root).
+    """
     _setup_logging(verbose)
-    if len(targets) > 1:
-        raise UsageProblem("scan one target at a time")
+    if len(targets) > 1 and json_path == "-":
+        raise UsageProblem("--json - writes one report; give a path when scanning several targets")
+    # Configuration, waivers and the baseline are all read and validated before anything is
+    # scanned: a typo must cost a second, not a launched instance.
+    catalog = _catalog()
+    config = _config(config_path, catalog)
+    baseline = _baseline(baseline_path or config.baseline)
+    user = user or config.user
+    fail_on = fail_on or (config.fail_on.value if config.fail_on else None)
+    only = only or config.checks
+    skip = skip or config.skip
     if identity_file is not None and not identity_file.is_file():
         raise UsageProblem(f"identity file {identity_file} does not exist")
     options = ScanOptions(
@@ -162,46 +261,127 @@ def scan_command(
         connect_timeout_s=connect_timeout,
         collect_timeout_s=collect_timeout,
         fail_on=Severity(fail_on) if fail_on else None,
+        baseline_login_user=baseline.login_user if baseline else None,
+        region=region or config.region,
+        profile=profile or config.profile,
+        instance_type=instance_type or config.instance_type,
+        subnet_id=subnet_id or config.subnet_id,
+        address=address,
+        allow_cidr=allow_cidr,
+        scan_port=scan_port,
+        key_name=key_name,
+        keep_instance=keep_instance,
+        no_launch=no_launch,
+        poll_interval_s=poll_interval,
     )
     try:
-        target = resolve_target(targets[0], options)
+        winrm = WinRMSettings(password_env=password_env, validate_certificate=not winrm_insecure)
+        resolved = [resolve_target(text, options, winrm) for text in dict.fromkeys(targets)]
+        selected = select_checks(catalog, _split_ids(only), _split_ids(skip))
     except TargetError as exc:
         raise UsageProblem(str(exc)) from None
-    catalog = _catalog()
-    try:
-        checks = select_checks(catalog, _split_ids(only), _split_ids(skip))
+    except AwsError as exc:
+        raise UsageProblem(str(exc)) from None
     except KeyError as exc:
         raise UsageProblem(f"unknown check id: {exc.args[0]} (see `amiscan checks`)") from None
-    checks = [c for c in checks if c.platform.value in (target.platform, "image")]
+
+    def checks_for(target: Target) -> list[Check]:
+        if target.kind == "ami":
+            # The platform (Linux or Windows) is known only once the image is resolved.
+            return [c for c in selected if c.platform is Platform.IMAGE or not no_launch]
+        return [c for c in selected if c.platform.value == target.platform]
 
     to_stdout = json_path == "-"
     console = Console(stderr=to_stdout)
-    report = run_scan(target, checks, options, Console(stderr=True))
-    outputs = {
-        "html": None if no_html else html_path,
-        "json": json_path,
-        "junit": junit_path,
-        "sarif": sarif_path,
-        "markdown": markdown_path,
-    }
-    write_reports(report, outputs)
-    print_summary(console, report, verbose=verbose > 0)
-    for error in report.errors:
-        click.echo(f"amiscan: scan incomplete: {error}", err=True)
-    sys.exit(exit_code(report))
+    errors = Console(stderr=True)
+    with progress_display(errors) as progress:
+        outcomes = scan_all(
+            resolved,
+            checks_for,
+            options,
+            progress,
+            on_signal=lambda: click.echo(
+                "amiscan: interrupted; cleaning up what the scan created…", err=True
+            ),
+        )
+    codes = []
+    for outcome in outcomes:
+        report = judge_against(outcome.report, config, baseline, options.fail_on)
+        suffix = _target_suffix(report.target.id) if len(outcomes) > 1 else ""
+        write_reports(
+            report,
+            {
+                "html": None if no_html else _with_suffix(html_path, suffix),
+                "json": _with_suffix(json_path, suffix),
+                "junit": _with_suffix(junit_path, suffix),
+                "sarif": _with_suffix(sarif_path, suffix),
+                "markdown": _with_suffix(markdown_path, suffix),
+            },
+        )
+        print_summary(console, report, verbose=verbose > 0)
+        # Notes are what a CI log reader must act on: an expired waiver, new failures since
+        # the baseline, the --fail-on threshold.
+        for note in report.notes:
+            click.echo(f"amiscan: {report.target.id}: note: {note}", err=True)
+        for error in report.errors:
+            click.echo(f"amiscan: {report.target.id}: scan incomplete: {error}", err=True)
+        codes.append(EXIT_USAGE if outcome.usage_error else exit_code(report))
+    sys.exit(combined_exit_code(codes))
 
 
-def run_scan(target: Any, checks: list[Check], options: ScanOptions, console: Console) -> Report:
-    """Scan, turning every failure to complete into a recorded error (the report is written)."""
-    with progress_display(console) as progress:
-        run = ScanRun(target.kind, target.id, target.platform, checks, progress)
-        try:
-            target.scan(run, options)
-        except ScanAborted as exc:
-            run.fail_scan(str(exc))
-        except KeyboardInterrupt:
-            run.fail_scan("interrupted")
-        return run.finish(options.fail_on)
+def combined_exit_code(codes: list[int]) -> int:
+    """Several targets: bad input first, then an incomplete scan, then a failing image."""
+    for code in (EXIT_USAGE, EXIT_INCOMPLETE, EXIT_FAIL):
+        if code in codes:
+            return code
+    return EXIT_PASS
+
+
+def _target_suffix(target_id: str) -> str:
+    return "-" + re.sub(r"[^A-Za-z0-9._-]+", "_", target_id).strip("_")
+
+
+def _with_suffix(path: str | None, suffix: str) -> str | None:
+    """`report.json` → `report-ami-0abc.json` when several targets share one option."""
+    if not path or path == "-" or not suffix:
+        return path
+    candidate = Path(path)
+    return str(candidate.with_name(candidate.stem + suffix + candidate.suffix))
+
+
+def _config(path: Path | None, catalog: dict[str, Check]) -> Config:
+    try:
+        return load_config(path, known_ids=catalog)
+    except ConfigError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def _baseline(path: Path | None) -> Baseline | None:
+    if path is None:
+        return None
+    try:
+        return load_baseline(path)
+    except BaselineError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def judge_against(
+    report: Report, config: Config, baseline: Baseline | None, fail_on: Severity | None
+) -> Report:
+    """The scan's report compared with the baseline, with waivers applied and the verdict
+    recomputed for them (a waiver's expiry is judged on today's date, UTC)."""
+    if baseline is not None:
+        report = compare_with_baseline(report, baseline)
+    if fail_on is not None:
+        report = replace(
+            report,
+            notes=(
+                *report.notes,
+                f"only unwaived failures of severity {fail_on.value} or higher fail the "
+                f"verdict (--fail-on {fail_on.value})",
+            ),
+        )
+    return apply_waivers(report, config.waivers, today=datetime.now(UTC).date(), fail_on=fail_on)
 
 
 def exit_code(report: Report) -> int:
@@ -234,6 +414,108 @@ def write_reports(report: Report, outputs: dict[str, str | None]) -> None:
             raise UsageProblem(
                 f"cannot write the {kind} report to {path}: {exc.strerror}"
             ) from None
+
+
+@main.command("report")
+@click.argument("source", metavar="RESULT.json", type=click.Path(path_type=Path))
+@click.option(
+    "--html",
+    "html_path",
+    default="amiscan-report.html",
+    show_default=True,
+    metavar="PATH",
+    help="HTML report for reviewers.",
+)
+@click.option("--no-html", is_flag=True, help="Do not write the HTML report.")
+@click.option(
+    "--json", "json_path", metavar="PATH|-", help="JSON report ('-' for standard output)."
+)
+@click.option("--junit", "junit_path", metavar="PATH", help="JUnit XML report for CI.")
+@click.option("--sarif", "sarif_path", metavar="PATH", help="SARIF 2.1.0 report for code scanning.")
+@click.option(
+    "--markdown", "markdown_path", metavar="PATH", help="Markdown summary for CI job summaries."
+)
+@click.option("-v", "--verbose", count=True, help="Show passing checks in the summary.")
+def report_command(
+    source: Path,
+    html_path: str,
+    no_html: bool,
+    json_path: str | None,
+    junit_path: str | None,
+    sarif_path: str | None,
+    markdown_path: str | None,
+    verbose: int,
+) -> None:
+    """Re-render the reports of an earlier scan from its JSON report, without rescanning.
+
+    The verdict is the one recorded in the JSON (exit code 0, 1 or 3 as for the scan); nothing
+    is judged again.
+    """
+    from reports.json_report import ReportFormatError, loads
+
+    try:
+        report = loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageProblem(f"{source}: no such file") from None
+    except UnicodeDecodeError:
+        raise UsageProblem(f"{source}: not an amiscan JSON report (not UTF-8)") from None
+    except OSError as exc:
+        raise UsageProblem(f"{source}: cannot read: {exc.strerror}") from None
+    except ReportFormatError as exc:
+        raise UsageProblem(f"{source}: {exc}") from None
+    outputs = {
+        "html": None if no_html else html_path,
+        "json": json_path,
+        "junit": junit_path,
+        "sarif": sarif_path,
+        "markdown": markdown_path,
+    }
+    write_reports(report, outputs)
+    print_summary(Console(stderr=json_path == "-"), report, verbose=verbose > 0)
+    sys.exit(exit_code(report))
+
+
+@main.command("cleanup")
+@click.option("--region", help="AWS Region to sweep (default: the profile's or AWS_REGION).")
+@click.option("--profile", help="AWS named profile.")
+@click.option("--older-than", metavar="DURATION", help="Only what was created longer ago than this (30m, 2h, 1d).")
+@click.option("--scan-id", help="Only what one scan created (its id is in the report).")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@click.option("--poll-interval", type=click.FloatRange(min=0.05), default=2.0, hidden=True)
+def cleanup_command(
+    region: str | None,
+    profile: str | None,
+    older_than: str | None,
+    scan_id: str | None,
+    dry_run: bool,
+    poll_interval: float,
+) -> None:
+    """Delete instances, security groups and key pairs that amiscan scans left behind (by tag)."""
+    from scanner.aws.session import ec2_client, make_session
+    from scanner.aws.sweep import parse_duration, sweep
+
+    try:
+        age = parse_duration(older_than) if older_than else None
+    except ValueError as exc:
+        raise UsageProblem(f"--older-than: {exc}") from None
+    try:
+        client = ec2_client(make_session(profile, region))
+        result = sweep(client, older_than=age, scan_id=scan_id, dry_run=dry_run, poll_s=poll_interval)
+    except AwsError as exc:
+        if exc.usage:
+            raise UsageProblem(str(exc)) from None
+        click.echo(f"amiscan: cleanup failed: {exc}", err=True)
+        sys.exit(EXIT_INCOMPLETE)
+    verb = "would delete" if dry_run else "deleted"
+    for leftover in result.found:
+        if dry_run or leftover in result.deleted:
+            created = leftover.created_at.isoformat() if leftover.created_at else "unknown time"
+            click.echo(f"{verb} {leftover.kind} {leftover.id} (scan {leftover.scan_id}, created {created})")
+    for problem in result.problems:
+        click.echo(f"amiscan: {problem}", err=True)
+    if not result.found:
+        click.echo("nothing to clean up")
+    sys.exit(EXIT_INCOMPLETE if result.problems else EXIT_PASS)
 
 
 @main.command("checks")

@@ -7,7 +7,8 @@ import logging
 from typing import Any
 
 from scanner.collect import CollectionError, LiveSettings, build_script, parse_output
-from scanner.facts.base import Fact, Facts, Mode, ScanContext, closure
+from scanner.facts.base import Fact, FactFailed, Facts, FactUnavailable, Mode, ScanContext, closure
+from scanner.facts.linux.system import OS_RELEASE
 from scanner.fs import FileSource, MemoryTree
 from scanner.model import Platform
 from scanner.registry import Check
@@ -32,8 +33,10 @@ def needed_facts(checks: list[Check], mode: Mode) -> list[Fact[Any]]:
 def scan_offline(run: ScanRun, files: FileSource, context: ScanContext) -> None:
     """Judge the Linux checks from an image's files alone."""
     checks = linux_checks(run.checks)
+    facts = Facts(files, context)
     with run.phase("judged", "Judging the image's files"):
-        run.judge(checks, Facts(files, context))
+        run.judge(checks, facts)
+    _record_os(run, facts)
 
 
 def scan_live(
@@ -88,5 +91,16 @@ def scan_live(
         if collected.sudo_error:
             run.notes.append(f"privileged probes ran without root: {collected.sudo_error}")
     outputs = collected.outputs if collected is not None else {}
+    facts = Facts(files, context, outputs, collection_error)
     with run.phase("judged", "Judging"):
-        run.judge(checks, Facts(files, context, outputs, collection_error))
+        run.judge(checks, facts)
+    _record_os(run, facts)
+
+
+def _record_os(run: ScanRun, facts: Facts) -> None:
+    """Name the OS among the target's facts, for reviewers, when the checks gathered it."""
+    try:
+        release = facts.get(OS_RELEASE).release
+    except (FactUnavailable, FactFailed):
+        return
+    run.details.setdefault("os", release.pretty_name)

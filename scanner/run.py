@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scanner import __version__
+from scanner.cancel import NEVER, Cancel
 from scanner.facts.base import Facts
 from scanner.model import (
     Outcome,
@@ -53,6 +54,7 @@ class ScanRun:
     platform: str
     checks: list[Check]
     progress: ProgressCallback = field(default=lambda message: None)
+    cancel: Cancel = NEVER
     details: dict[str, Any] = field(default_factory=dict)
     phases: list[Phase] = field(default_factory=list)
     results: dict[str, Result] = field(default_factory=dict)

@@ -10,6 +10,9 @@ import pytest
 
 from tests.sshd import SshdServer, start_sshd
 
+# Fixtures for a local moto server (tests/aws.py).
+pytest_plugins = ["tests.aws"]
+
 
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:

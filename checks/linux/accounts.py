@@ -7,11 +7,20 @@ from checks.policies import policy
 from scanner.facts.base import Facts
 from scanner.facts.linux.accounts import LOGIN_USER, PRIVILEGE, SHADOW, ShadowEntry
 from scanner.model import Evidence, Outcome, Platform, Severity, Status
+from scanner.redact import MASK
 from scanner.registry import check
 
 
 def _shadow_line(entry: ShadowEntry) -> str:
-    return f"{entry.user}:{entry.password}"
+    """The user and password field with any hash masked: `redact` only recognises `$id$` hashes,
+    and a traditional 13-character crypt(3) hash has no prefix."""
+    field = entry.password
+    if entry.kind in {"hash", "locked-hash"}:
+        hashed = field.lstrip("!*")
+        lock = field[: len(field) - len(hashed)]
+        scheme = hashed[: hashed.find("$", 1) + 1] if hashed.startswith("$") else ""
+        field = f"{lock}{scheme}{MASK}"
+    return f"{entry.user}:{field}"
 
 
 @check(

@@ -14,6 +14,7 @@ from scanner.facts.linux.secrets import (
     SECRET_MATCHES,
     SecretMatch,
     is_bundled,
+    mask_access_key_ids,
 )
 from scanner.model import Evidence, Outcome, Platform, Severity, Status
 from scanner.registry import check
@@ -47,6 +48,15 @@ def shell_history(facts: Facts) -> Outcome:
     return Outcome(Status.PASS, "no history files in /root or /home/*", ())
 
 
+def _secret_line(source: str, text: str) -> Evidence:
+    """Evidence for a line holding a secret: every key id the search can find is masked."""
+    return line(source, mask_access_key_ids(text))
+
+
+def _match_line(match: SecretMatch) -> Evidence:
+    return _secret_line(f"{match.path}:{match.line_number}", match.text)
+
+
 _CREDENTIAL_KEY = re.compile(
     r"(?im)^\s*(aws_access_key_id|aws_secret_access_key|aws_session_token)\s*="
 )
@@ -54,7 +64,7 @@ _CREDENTIAL_KEY = re.compile(
 
 def _credential_lines(path: str, text: str) -> list[Evidence]:
     return [
-        line(f"{path}:{n}", raw.strip())
+        _secret_line(f"{path}:{n}", raw.strip())
         for n, raw in enumerate(text.splitlines(), start=1)
         if _CREDENTIAL_KEY.match(raw)
     ]
@@ -79,8 +89,8 @@ def aws_credentials(facts: Facts) -> Outcome:
     matches = [m for m in facts.get(SECRET_MATCHES) if m.kind.startswith("aws-")]
     seen = {e.source for e in evidence}
     fresh = [m for m in matches if f"{m.path}:{m.line_number}" not in seen]
-    evidence += [line(f"{m.path}:{m.line_number}", m.text) for m in fresh if not is_bundled(m.path)]
-    bundled = [line(f"{m.path}:{m.line_number}", m.text) for m in fresh if is_bundled(m.path)]
+    evidence += [_match_line(m) for m in fresh if not is_bundled(m.path)]
+    bundled = [_match_line(m) for m in fresh if is_bundled(m.path)]
     if evidence:
         files = sorted({e.source.rsplit(":", 1)[0] for e in evidence})
         return Outcome(
@@ -126,7 +136,7 @@ def private_keys(facts: Facts) -> Outcome:
     bundled = [m for m in matches if is_bundled(m.path)]
     if own:
         files = sorted({m.path for m in own})
-        evidence = tuple(line(f"{m.path}:{m.line_number}", m.text) for m in own + bundled)
+        evidence = tuple(_match_line(m) for m in own + bundled)
         return Outcome(
             Status.FAIL,
             f"private key material in {len(files)} file(s): {', '.join(files[:5])}",
@@ -138,6 +148,6 @@ def private_keys(facts: Facts) -> Outcome:
             Status.WARN,
             f"private keys only inside bundled packages or test data ({len(files)} file(s)); "
             "confirm none is used",
-            tuple(line(f"{m.path}:{m.line_number}", m.text) for m in bundled),
+            tuple(_match_line(m) for m in bundled),
         )
     return Outcome(Status.PASS, "no private keys outside the SSH host keys", ())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from checks.evidence import key_fingerprint, line, setting_evidence
 from checks.policies import policy
 from scanner.facts.base import FactFailed, Facts, FactUnavailable, Mode
@@ -23,7 +25,7 @@ from scanner.parsers.firewall import (
     evaluate_nftables,
     evaluate_ufw,
 )
-from scanner.parsers.listening import describe, listening_on_all_addresses, parse_proc_net_tcp
+from scanner.parsers.listening import describe, listening_on_all_addresses
 from scanner.registry import check
 
 # The firewall must admit the whole vetting ranges (CHECKS.md, S4), not one address in each: a
@@ -181,9 +183,35 @@ def authorized_keys(facts: Facts) -> Outcome:
     )
 
 
+def _judge_rules(evaluate: Callable[[], FirewallVerdict]) -> FirewallVerdict:
+    """A verdict, or "cannot tell" when the rules are in a form the evaluator cannot read."""
+    try:
+        return evaluate()
+    except ValueError as exc:
+        return FirewallVerdict(None, f"unreadable rules: {exc}")
+
+
+# Each front end's command, and the exit codes the probe reports when there is nothing to read.
+_FIREWALL_COMMANDS = {
+    "iptables": "iptables -S",
+    "nft": "nft -j list ruleset",
+    "firewalld": "firewall-cmd --list-all",
+    "ufw": "ufw status verbose",
+}
+_NOTHING_TO_READ = {"0", "absent", "inactive"}
+
+
 def _firewall_verdicts(facts: Facts, port: int) -> list[tuple[str, FirewallVerdict]]:
     dump = facts.get(FIREWALL)
     verdicts: list[tuple[str, FirewallVerdict]] = []
+    # A front end that is installed but could not be read (not root, say) may hold rules that
+    # block the scanner: its verdict is unknown, never "no rules".
+    for name, command in _FIREWALL_COMMANDS.items():
+        code = dump.codes.get(name)
+        if code is not None and code not in _NOTHING_TO_READ:
+            said = dump.outputs.get(name, "").strip().splitlines()
+            reason = f"{command} failed (exit {code})" + (f": {said[-1]}" if said else "")
+            verdicts.append((command, FirewallVerdict(None, reason)))
     for source in VETTING_SOURCES:
         if dump.codes.get("iptables") == "0" and dump.outputs.get("iptables", "").strip():
             verdicts.append(
@@ -230,9 +258,7 @@ def listening(facts: Facts) -> Outcome:
     if facts.context.mode is not Mode.LIVE:
         raise FactUnavailable("reachability can only be judged on a running instance")
     port = facts.context.scan_port
-    text = facts.get(LISTENERS)
-    v4, _, v6 = text.partition("### tcp6")
-    listeners = parse_proc_net_tcp(v4, 4) + parse_proc_net_tcp(v6, 6)
+    listeners = facts.get(LISTENERS)
     evidence = [line("/proc/net/tcp, /proc/net/tcp6", describe(listeners, port))]
     if facts.context.reached_from_scanner:
         evidence.append(line("scanner", f"reached TCP/{port} and logged in"))

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scanner.targets.base import ScanAborted, ScanOptions, Target, TargetError
 
+if TYPE_CHECKING:
+    from scanner.targets.winrm import WinRMSettings
+
 __all__ = ["ScanAborted", "ScanOptions", "Target", "TargetError", "resolve_target"]
 
-USAGE = "ssh://[user@]host[:port], local, dir:PATH (or an existing directory)"
+USAGE = "ami-…, ssh://[user@]host[:port], winrm[s]://[user@]host[:port], local, dir:PATH (or an existing directory)"
 
 
-def resolve_target(text: str, options: ScanOptions) -> Target:
+def resolve_target(text: str, options: ScanOptions, winrm: WinRMSettings | None = None) -> Target:
     """The target a command-line string names; TargetError (exit 2) when it names none."""
+    if text.startswith("ami-"):
+        from scanner.targets.ami import AmiTarget
+
+        return AmiTarget(text, options)
+    if text.startswith(("winrm://", "winrms://")):
+        from scanner.targets.winrm import WinRMTarget
+
+        return WinRMTarget(text, options, winrm)
     if text.startswith("ssh://"):
         from scanner.targets.ssh import SSHTarget
 

@@ -6,16 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from scanner.errors import ScanAborted, TargetError
 from scanner.model import Severity
 from scanner.run import ScanRun
-
-
-class TargetError(Exception):
-    """The target string or its options are wrong (exit code 2); one line for people."""
-
-
-class ScanAborted(Exception):
-    """The scan could not complete (exit code 3); the report is still written."""
 
 
 @dataclass(frozen=True)
@@ -24,12 +17,28 @@ class ScanOptions:
 
     user: str | None = None
     identity_file: Path | None = None
-    connect_timeout_s: float = 15.0
+    # None: the target's own default (seconds to log in over SSH; the whole boot wait for an AMI).
+    connect_timeout_s: float | None = None
     collect_timeout_s: float = 600.0
+    # AMI scans.
+    region: str | None = None
+    profile: str | None = None
+    instance_type: str | None = None
+    subnet_id: str | None = None
+    address: str = "public"
+    allow_cidr: str | None = None
+    scan_port: int = 22
+    key_name: str | None = None
+    keep_instance: bool = False
+    no_launch: bool = False
+    poll_interval_s: float = 2.0
     baseline_login_user: str | None = None
     scan_date: str | None = None
     known_hosts: Path | None = field(default_factory=lambda: Path.home() / ".ssh" / "known_hosts")
     fail_on: Severity | None = None
+
+
+__all__ = ["ScanAborted", "ScanOptions", "Target", "TargetError"]
 
 
 class Target(Protocol):

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from urllib.parse import unquote, urlsplit
 
+from scanner.cancel import NEVER, Cancel
 from scanner.collect import LiveSettings
 from scanner.facts.base import Mode, ScanContext
 from scanner.linux import scan_live
@@ -15,6 +16,8 @@ from scanner.transports.base import AuthError, TransportError
 from scanner.transports.ssh import Credentials, HostKeyPolicy, SSHTransport, public_key_line
 
 log = logging.getLogger(__name__)
+
+DEFAULT_CONNECT_TIMEOUT_S = 15.0
 
 # Tried in order when no user is given: Marketplace prefers ec2-user, then distribution defaults.
 DEFAULT_USERS = (
@@ -56,11 +59,14 @@ def login(
     credentials: Credentials,
     host_keys: HostKeyPolicy,
     connect_timeout_s: float,
+    cancel: Cancel = NEVER,
 ) -> SSHTransport:
     """Log in as the first user that works; every failure is named in the final error."""
     failures = []
     for user in users:
-        transport = SSHTransport(host, port, user, credentials, host_keys, connect_timeout_s)
+        transport = SSHTransport(
+            host, port, user, credentials, host_keys, connect_timeout_s, cancel
+        )
         try:
             transport.connect(probe_users=("root",))
             return transport
@@ -115,7 +121,8 @@ class SSHTarget:
                     self.users,
                     credentials,
                     host_keys,
-                    options.connect_timeout_s,
+                    options.connect_timeout_s or DEFAULT_CONNECT_TIMEOUT_S,
+                    run.cancel,
                 )
         except TransportError as exc:
             raise ScanAborted(str(exc)) from None

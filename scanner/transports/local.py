@@ -7,14 +7,16 @@ import signal
 import subprocess
 import time
 
+from scanner.cancel import NEVER, Cancel
 from scanner.transports.base import CommandResult
 
 
 class LocalTransport:
     description = "this machine"
 
-    def __init__(self) -> None:
+    def __init__(self, cancel: Cancel = NEVER) -> None:
         self.exec_count = 0
+        self.cancel = cancel
 
     def run_script(self, script: str, timeout_s: float) -> CommandResult:
         self.exec_count += 1
@@ -27,13 +29,24 @@ class LocalTransport:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        try:
-            stdout, stderr = process.communicate(script.encode(), timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            stdout, stderr = process.communicate()
-            return CommandResult(None, stdout, stderr, True, time.monotonic() - started)
-        return CommandResult(process.returncode, stdout, stderr, False, time.monotonic() - started)
+        deadline = started + timeout_s
+        stdin: bytes | None = script.encode()
+        while True:
+            try:
+                # Short slices, so that a cancelled scan stops the script promptly.
+                stdout, stderr = process.communicate(
+                    stdin, timeout=min(0.5, max(deadline - time.monotonic(), 0.01))
+                )
+                return CommandResult(
+                    process.returncode, stdout, stderr, False, time.monotonic() - started
+                )
+            except subprocess.TimeoutExpired:
+                stdin = None
+                if self.cancel.is_set or time.monotonic() >= deadline:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    stdout, stderr = process.communicate()
+                    self.cancel.check()
+                    return CommandResult(None, stdout, stderr, True, time.monotonic() - started)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import paramiko
 
+from scanner.cancel import NEVER, Cancel
 from scanner.transports.base import (
     MAX_SCRIPT_OUTPUT,
     AuthError,
@@ -38,6 +39,12 @@ def fingerprint(key: paramiko.PKey) -> str:
     """OpenSSH's SHA256 fingerprint ("SHA256:base64-without-padding")."""
     digest = hashlib.sha256(key.asbytes()).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def md5_fingerprint(key: paramiko.PKey) -> str:
+    """The legacy colon-separated MD5 fingerprint ("MD5:aa:bb:…"), as old cloud-init prints it."""
+    digest = hashlib.md5(key.asbytes(), usedforsecurity=False).hexdigest()
+    return "MD5:" + ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
 def public_key_line(key: paramiko.PKey) -> str:
@@ -60,7 +67,7 @@ class HostKeyPolicy:
     def verify(self, host: str, port: int, key: paramiko.PKey) -> str:
         seen = fingerprint(key)
         if self.pinned:
-            if seen in self.pinned:
+            if seen in self.pinned or md5_fingerprint(key) in self.pinned:
                 return f"pinned from the console output ({key.get_name()} {seen})"
             raise HostKeyError(
                 f"host key mismatch for {host}:{port}: the server presented {seen}, the console "
@@ -143,8 +150,10 @@ class SSHTransport:
         credentials: Credentials,
         host_keys: HostKeyPolicy,
         connect_timeout_s: float = 15.0,
+        cancel: Cancel = NEVER,
     ) -> None:
         self.host, self.port, self.user = host, port, user
+        self.cancel = cancel
         self.credentials = credentials
         self.host_keys = host_keys
         self.connect_timeout_s = connect_timeout_s
@@ -288,6 +297,7 @@ class SSHTransport:
         stdout, stderr = bytearray(), bytearray()
         truncated = False
         while True:
+            self.cancel.check()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return CommandResult(

@@ -154,7 +154,7 @@ def _from_config(
     for user in users:
         groups = user_groups(g.files, user)
         for addr in addrs:
-            effective = config.effective(ConnectionInfo(user=user, addr=addr, groups=groups))
+            effective = config.effective(ConnectionInfo(user=user, addr=addr, groups=groups, lport=g.context.scan_port))
             settings = {key: effective.get(key) for key in _JUDGED}
             views.append(SshdView(user, addr, settings, "sshd_config"))
     return views

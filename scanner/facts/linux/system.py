@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from scanner.facts.base import Fact, FactFailed, FactUnavailable, Gathered, Mode, Probe
 from scanner.fs import read_text_or_none
+from scanner.parsers.listening import Listener, parse_proc_net_tcp
 from scanner.parsers.os_release import OsRelease
 
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
@@ -160,8 +161,11 @@ def _parse_zypper(
         raise FactFailed(
             "zypper list-patches failed: " + " ".join(sections.get("security", []))[-300:]
         )
+    # Only patches whose Status cell is "needed" are pending ("not needed", "applied" are not).
     security = tuple(
-        row for row in table_rows(sections.get("security", [])) if "needed" in row.lower()
+        row
+        for row in table_rows(sections.get("security", []))
+        if "needed" in (cell.strip().lower() for cell in row.split("|"))
     )
     other = tuple(table_rows(sections.get("all", [])))
     return PendingUpdates("zypper", security, other, refreshed)
@@ -252,10 +256,16 @@ CLOUD_INIT_STATE = Fact(
 # --- listening sockets and the host firewall ----------------------------------------------------
 
 
+def _derive_listeners(g: Gathered) -> list[Listener]:
+    text = g.require_output().require_success("reading /proc/net/tcp")
+    v4, _, v6 = text.partition("### tcp6")
+    return parse_proc_net_tcp(v4, 4) + parse_proc_net_tcp(v6, 6)
+
+
 LISTENERS = Fact(
     name="linux.net.listeners",
     description="listening TCP sockets (/proc/net/tcp, tcp6)",
-    derive=lambda g: g.require_output().require_success("reading /proc/net/tcp"),
+    derive=_derive_listeners,
     probe=Probe(
         "cat /proc/net/tcp; echo '### tcp6'; cat /proc/net/tcp6 2>/dev/null; exit 0",
         privileged=False,

@@ -36,7 +36,7 @@ SCANNER_KEY = f"ssh-ed25519 {key_blob(2)} amiscan"
 
 
 def sshd_t(
-    password: str = "no",
+    passwords: str = "no",
     root: str = "without-password",
     kbd: str = "no",
     pam: str = "yes",
@@ -51,7 +51,7 @@ def sshd_t(
         usepam {pam}
         permitrootlogin {root}
         pubkeyauthentication yes
-        passwordauthentication {password}
+        passwordauthentication {passwords}
         kbdinteractiveauthentication {kbd}
         permitemptypasswords no
         authorizedkeysfile .ssh/authorized_keys .ssh/authorized_keys2
@@ -192,7 +192,7 @@ LIVE_PASSWORD_CASES = [
         id="sshd-t-no-everywhere-passes",
     ),
     pytest.param(
-        {"outputs": {SSHD_EFFECTIVE: sections(sshd_t(), root_10_2_0_1=sshd_t(password="yes"))}},
+        {"outputs": {SSHD_EFFECTIVE: sections(sshd_t(), root_10_2_0_1=sshd_t(passwords="yes"))}},
         Status.FAIL,
         "sshd -T -C user=root,addr=10.2.0.1: passwordauthentication yes",
         id="sshd-t-yes-for-one-vetting-address-fails",
@@ -294,7 +294,10 @@ def test_password_authentication_error_says_why_sshd_t_gave_nothing(
 OFFLINE_ROOT_LOGIN_CASES = [
     pytest.param("PermitRootLogin yes\n", Status.FAIL, f"{SSHD_CONFIG}:1", id="yes-fails"),
     pytest.param(
-        "PermitRootLogin prohibit-password\n", Status.PASS, f"{SSHD_CONFIG}:1", id="prohibit-password"
+        "PermitRootLogin prohibit-password\n",
+        Status.PASS,
+        f"{SSHD_CONFIG}:1",
+        id="prohibit-password",
     ),
     pytest.param(
         "PermitRootLogin without-password\n", Status.PASS, f"{SSHD_CONFIG}:1", id="without-password"
@@ -554,13 +557,19 @@ ALL_V4_22 = proc_net_tcp("00000000:0016")  # 0.0.0.0:22
 LOOPBACK_22 = proc_net_tcp("0100007F:0016")  # 127.0.0.1:22
 
 
-def firewall_dump(iptables: str | None = None) -> str:
+def firewall_dump(iptables: str | None = None, rc: str = "0") -> str:
     """The firewall probe's output: iptables -S when given, every other front end absent."""
     if iptables is None:
         head = "### iptables\n### rc absent\n"
     else:
-        head = f"### iptables\n{iptables.strip()}\n### rc 0\n"
+        head = f"### iptables\n{iptables.strip()}\n### rc {rc}\n"
     return head + "### nft\n### rc absent\n### firewalld\n### rc absent\n### ufw\n### rc absent\n"
+
+
+IPTABLES_NOT_ROOT = (
+    "iptables v1.8.8 (nf_tables): Could not fetch rule set generation id: "
+    "Permission denied (you must be root)"
+)
 
 
 LISTENING_CASES = [
@@ -624,6 +633,21 @@ LISTENING_CASES = [
         "iptables -S (from 10.2.0.0/16): INPUT policy DROP",
         id="accept-from-only-one-vetting-range-fails",
     ),
+    pytest.param(
+        ALL_V4_22,
+        firewall_dump(IPTABLES_NOT_ROOT, rc="4"),
+        Status.WARN,
+        f"iptables -S: iptables -S failed (exit 4): {IPTABLES_NOT_ROOT}",
+        id="iptables-that-could-not-be-read-warns",
+    ),
+    pytest.param(
+        ALL_V4_22,
+        "### iptables\n### rc absent\n### nft\n### rc absent\n"
+        "### firewalld\n### rc inactive\n### ufw\nStatus: inactive\n### rc 0\n",
+        Status.PASS,
+        "firewall: no active iptables, nftables, firewalld or ufw rules",
+        id="inactive-firewalld-and-ufw-pass",
+    ),
 ]
 
 
@@ -655,7 +679,9 @@ def test_listening_on_the_ipv6_wildcard_counts_as_all_addresses(live_facts: Live
     )
     outcome = run(
         listening,
-        live_facts(outputs={LISTENERS: TCP_HEADER + "### tcp6\n" + tcp6, FIREWALL: firewall_dump()}),
+        live_facts(
+            outputs={LISTENERS: TCP_HEADER + "### tcp6\n" + tcp6, FIREWALL: firewall_dump()}
+        ),
     )
     assert outcome.status is Status.PASS
 
@@ -721,7 +747,9 @@ def test_host_keys_on_a_live_host_are_judged_by_age_against_the_boot_time(
 def test_host_key_evidence_on_a_live_host_gives_the_file_and_its_age(
     live_facts: LiveFacts,
 ) -> None:
-    facts = live_facts(outputs={HOST_KEYS: host_key_listing(BOOT - 1)}, session={"btime": str(BOOT)})
+    facts = live_facts(
+        outputs={HOST_KEYS: host_key_listing(BOOT - 1)}, session={"btime": str(BOOT)}
+    )
     expected = f"{HOST_KEY}: modified {BOOT - 1} (before boot at {BOOT})"
     assert expected in evidence_text(run(host_keys, facts))
 

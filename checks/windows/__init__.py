@@ -1,0 +1,1 @@
+"""Built-in checks for Windows AMIs and hosts (CHECKS.md, "Windows")."""

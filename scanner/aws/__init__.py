@@ -1,0 +1,1 @@
+"""AWS plumbing: sessions, errors, and the resources a scan creates."""

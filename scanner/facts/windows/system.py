@@ -1,0 +1,162 @@
+"""The Windows release and the BitLocker state of its volumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from scanner.facts.base import FactFailed
+from scanner.facts.windows.common import as_int, as_list, as_text, probe_json, windows_fact
+
+_OS_PROBE = r"""
+$os = Get-CimInstance -ClassName Win32_OperatingSystem
+$cv = Get-ItemProperty -LiteralPath 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion'
+ConvertTo-Json -Compress -InputObject ([ordered]@{
+    caption = [string]$os.Caption
+    version = [string]$os.Version
+    build = [string]$os.BuildNumber
+    ubr = $cv.UBR
+    product_type = [int]$os.ProductType
+    architecture = [string]$os.OSArchitecture
+    installation_type = [string]$cv.InstallationType
+})
+"""
+
+# Win32_OperatingSystem.ProductType: 1 workstation, 2 domain controller, 3 server.
+_WORKSTATION = 1
+
+
+@dataclass(frozen=True)
+class WindowsRelease:
+    caption: str
+    version: str
+    build: int
+    ubr: int | None
+    product_type: int | None
+    architecture: str
+    installation_type: str
+
+    @property
+    def is_server(self) -> bool:
+        return self.product_type != _WORKSTATION
+
+    def describe(self) -> str:
+        build = f"{self.build}.{self.ubr}" if self.ubr is not None else str(self.build)
+        extra = f", {self.installation_type}" if self.installation_type else ""
+        return f"{self.caption} (build {build}, {self.architecture}{extra})"
+
+
+def parse_release(document: Any) -> WindowsRelease:
+    if not isinstance(document, dict):
+        raise FactFailed("the OS probe printed no data")
+    build = as_int(document.get("build"))
+    if build is None:
+        raise FactFailed(f"Win32_OperatingSystem gave no build number: {document.get('build')!r}")
+    return WindowsRelease(
+        caption=as_text(document.get("caption")).strip(),
+        version=as_text(document.get("version")),
+        build=build,
+        ubr=as_int(document.get("ubr")),
+        product_type=as_int(document.get("product_type")),
+        architecture=as_text(document.get("architecture")),
+        installation_type=as_text(document.get("installation_type")),
+    )
+
+
+WINDOWS_RELEASE = windows_fact(
+    "windows.os.release",
+    "the Windows release (Win32_OperatingSystem)",
+    _OS_PROBE,
+    lambda g: parse_release(probe_json(g, "reading Win32_OperatingSystem")),
+)
+
+
+# --- BitLocker ----------------------------------------------------------------------------------
+
+_BITLOCKER_PROBE = r"""
+$volumes = @()
+$installed = $true
+try {
+    $volumes = @(Get-CimInstance -Namespace 'root\cimv2\Security\MicrosoftVolumeEncryption' -ClassName Win32_EncryptableVolume | ForEach-Object {
+        [ordered]@{
+            drive = [string]$_.DriveLetter
+            device = [string]$_.DeviceID
+            protection_status = $_.ProtectionStatus
+            conversion_status = $_.ConversionStatus
+        }
+    })
+} catch {
+    # The namespace only exists where the BitLocker feature is installed.
+    if ([string]$_.Exception.NativeErrorCode -eq 'InvalidNamespace' -or $_.Exception.Message -match 'Invalid namespace') { $installed = $false } else { throw }
+}
+ConvertTo-Json -Compress -Depth 4 -InputObject ([ordered]@{ installed = $installed; volumes = $volumes })
+"""
+
+# Win32_EncryptableVolume.ConversionStatus values.
+_CONVERSION = {
+    0: "fully decrypted",
+    1: "fully encrypted",
+    2: "encryption in progress",
+    3: "decryption in progress",
+    4: "encryption paused",
+    5: "decryption paused",
+}
+# ProtectionStatus: 0 off, 1 on, 2 unknown (locked).
+_PROTECTION = {0: "protection off", 1: "protection on", 2: "protection unknown (locked?)"}
+
+
+@dataclass(frozen=True)
+class EncryptableVolume:
+    drive: str
+    device: str
+    protection_status: int | None
+    conversion_status: int | None
+
+    @property
+    def encrypted(self) -> bool:
+        """Any volume that is not fully decrypted, or whose protection is on, is encrypted."""
+        return self.conversion_status not in (0, None) or self.protection_status in (1, 2)
+
+    def describe(self) -> str:
+        name = self.drive or self.device
+        conversion = _label(_CONVERSION, self.conversion_status, "conversion status")
+        protection = _label(_PROTECTION, self.protection_status, "protection status")
+        return f"{name}: {conversion}, {protection}"
+
+
+def _label(names: dict[int, str], value: int | None, what: str) -> str:
+    if value is None:
+        return f"{what} unknown"
+    return names.get(value, f"{what} {value}")
+
+
+@dataclass(frozen=True)
+class BitLocker:
+    installed: bool
+    volumes: tuple[EncryptableVolume, ...]
+
+
+def parse_bitlocker(document: Any) -> BitLocker:
+    if not isinstance(document, dict):
+        raise FactFailed("the BitLocker probe printed no data")
+    return BitLocker(
+        installed=bool(document.get("installed")),
+        volumes=tuple(
+            EncryptableVolume(
+                drive=as_text(v.get("drive")),
+                device=as_text(v.get("device")),
+                protection_status=as_int(v.get("protection_status")),
+                conversion_status=as_int(v.get("conversion_status")),
+            )
+            for v in as_list(document.get("volumes"))
+            if isinstance(v, dict)
+        ),
+    )
+
+
+BITLOCKER = windows_fact(
+    "windows.filesystem.bitlocker",
+    "BitLocker volumes (Win32_EncryptableVolume)",
+    _BITLOCKER_PROBE,
+    lambda g: parse_bitlocker(probe_json(g, "querying BitLocker volumes")),
+)

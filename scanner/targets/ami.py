@@ -1,0 +1,438 @@
+"""`ami-…`: judge the image's attributes, launch it safely, log in as vetting does, clean up.
+
+Everything the scan creates (key pair, security group, instance) is tagged with the scan id and
+deleted in `finally`, whatever happened before: an AWS error, a login failure, a timeout, or a
+SIGINT/SIGTERM (which cancels the scan at its next wait; cleanup itself cannot be cancelled).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from scanner.aws.console import host_key_fingerprints
+from scanner.aws.errors import AwsError, describe
+from scanner.aws.launch import (
+    Network,
+    choose_instance_type,
+    find_subnet,
+    private_source_cidr,
+    public_source_cidr,
+    validate_cidr,
+    wait_for_banner,
+    wait_for_state,
+)
+from scanner.aws.resources import ScanResources, new_scan_id
+from scanner.aws.session import ec2_client, is_ami_id, make_session
+from scanner.collect import LiveSettings
+from scanner.facts.base import Facts, Mode, ScanContext
+from scanner.facts.image import ImageInfo
+from scanner.fs import MemoryTree
+from scanner.linux import scan_live
+from scanner.model import Platform
+from scanner.run import ScanRun
+from scanner.targets.base import ScanAborted, ScanOptions, TargetError
+from scanner.targets.ssh import DEFAULT_USERS, live_context, login
+from scanner.transports.base import AuthError, TransportError
+from scanner.transports.ssh import Credentials, HostKeyPolicy, SSHTransport, load_private_key
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WAIT_S = 600.0
+
+
+@dataclass
+class LaunchKey:
+    """The key the scanner logs in with, and the key pair name EC2 knows it by."""
+
+    key_name: str | None
+    private_key: paramiko.PKey
+    public_line: str
+    pem: bytes = b""
+
+
+def generate_ed25519() -> tuple[paramiko.PKey, str, bytes]:
+    """A fresh ed25519 key kept in memory: (paramiko key, OpenSSH public line, private PEM)."""
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = private.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    key = paramiko.Ed25519Key.from_private_key(io.StringIO(pem.decode()))
+    return key, public.decode(), pem
+
+
+class AmiTarget:
+    kind = "ami"
+
+    def __init__(self, ami_id: str, options: ScanOptions) -> None:
+        if not is_ami_id(ami_id):
+            raise TargetError(f"{ami_id!r} is not an AMI id (ami- followed by 8 or 17 hex digits)")
+        if options.key_name and not options.identity_file:
+            raise TargetError("--key-name needs --identity-file (the private key of that key pair)")
+        if options.allow_cidr:
+            try:
+                validate_cidr(options.allow_cidr)
+            except AwsError as exc:
+                raise TargetError(str(exc)) from None
+        try:
+            self.session = make_session(options.profile, options.region)
+        except AwsError as exc:
+            if exc.usage:
+                raise TargetError(str(exc)) from None
+            raise
+        self.id = ami_id
+        self.region = str(self.session.region_name)
+        self.platform = "linux"
+
+    # -- the scan ---------------------------------------------------------------------------
+
+    def scan(self, run: ScanRun, options: ScanOptions) -> None:
+        client = ec2_client(self.session)
+        run.details.update({"ami_id": self.id, "region": self.region})
+        with run.phase("resolved", f"Resolving {self.id}"):
+            image = self._resolve(client, run)
+        info = ImageInfo(image, self.region, self._ebs_default_encryption(client, run))
+        context = ScanContext(
+            mode=Mode.LIVE,
+            target_kind=self.kind,
+            scan_date=options.scan_date,
+            baseline_login_user=options.baseline_login_user,
+            extra={"image": info},
+        )
+        image_checks = [c for c in run.checks if c.platform is Platform.IMAGE]
+        run.judge(image_checks, Facts(MemoryTree(), context))
+        if options.no_launch:
+            run.notes.append("--no-launch: only the image checks ran")
+            return
+        state = image.get("State")
+        if state != "available":
+            reason = image.get("StateReason", {}).get("Message", "")
+            raise ScanAborted(
+                f"{self.id} is {state}, not available{': ' + reason if reason else ''}; it cannot be launched yet"
+            )
+        if self.platform == "windows":
+            from scanner.targets.ami_windows import scan_windows_instance
+
+            self._launch(client, run, options, image, context, scan_windows_instance)
+        else:
+            self._launch(client, run, options, image, context, self._scan_linux_instance)
+
+    def _resolve(self, client: Any, run: ScanRun) -> dict[str, Any]:
+        try:
+            images = client.describe_images(ImageIds=[self.id])["Images"]
+        except Exception as exc:
+            error = describe(exc, f"describing {self.id}")
+            if error.code in (
+                "InvalidAMIID.NotFound",
+                "InvalidAMIID.Malformed",
+                "InvalidAMIID.Unavailable",
+            ):
+                raise TargetError(
+                    f"{self.id} does not exist in {self.region} (or is not shared with this account)"
+                ) from None
+            raise ScanAborted(str(error)) from None
+        if not images:
+            raise TargetError(
+                f"{self.id} does not exist in {self.region} (or is not shared with this account)"
+            )
+        image = dict(images[0])
+        windows = (
+            str(image.get("Platform", "")).lower() == "windows"
+            or "windows" in str(image.get("PlatformDetails", "")).lower()
+        )
+        self.platform = "windows" if windows else "linux"
+        run.platform = self.platform
+        run.details.update(
+            {
+                "name": image.get("Name"),
+                "architecture": image.get("Architecture"),
+                "owner": image.get("OwnerId"),
+                "boot_mode": image.get("BootMode") or "legacy-bios",
+                "ena_support": image.get("EnaSupport"),
+                "platform_details": image.get("PlatformDetails")
+                or ("Windows" if windows else "Linux/UNIX"),
+                "image_state": image.get("State"),
+                "creation_date": image.get("CreationDate"),
+            }
+        )
+        return image
+
+    def _ebs_default_encryption(self, client: Any, run: ScanRun) -> bool | None:
+        try:
+            return bool(client.get_ebs_encryption_by_default()["EbsEncryptionByDefault"])
+        except Exception as exc:
+            run.notes.append(
+                f"{describe(exc, 'reading the EBS encryption default')}; judged the image alone"
+            )
+            return None
+
+    # -- launching --------------------------------------------------------------------------
+
+    def _launch(
+        self,
+        client: Any,
+        run: ScanRun,
+        options: ScanOptions,
+        image: dict[str, Any],
+        context: ScanContext,
+        scan_instance: Any,
+    ) -> None:
+        windows = self.platform == "windows"
+        resources = ScanResources(client, new_scan_id(), poll_s=options.poll_interval_s)
+        run.details["scan_id"] = resources.scan_id
+        keep = False
+        launch_key: LaunchKey | None = None
+        try:
+            with run.phase("launched", "Launching a temporary instance"):
+                network = find_subnet(client, options.subnet_id)
+                run.cancel.check()
+                launch_key = self._launch_key(resources, options, windows)
+                ports = [options.scan_port] if not windows else [5985, 3389]
+                cidr = self._scanner_cidr(options, network)
+                group = resources.create_security_group(network.vpc_id, ports, cidr)
+                instance_type = options.instance_type or choose_instance_type(image, windows)
+                run.details.update(
+                    {
+                        "instance_type": instance_type,
+                        "subnet_id": network.subnet_id,
+                        "vpc_id": network.vpc_id,
+                        "ingress": f"{cidr} on tcp/{', '.join(map(str, ports))}",
+                    }
+                )
+                run.cancel.check()
+                instance_id = resources.run_instance(
+                    self._run_request(
+                        self.id, resources, network, group, instance_type, launch_key, options
+                    )
+                )
+                run.details["instance_id"] = instance_id
+            scan_instance(self, client, run, options, context, resources, launch_key)
+            keep = options.keep_instance
+        except AwsError as exc:
+            if exc.usage:
+                raise TargetError(str(exc)) from None
+            self._attach_console(client, resources, run)
+            raise ScanAborted(str(exc)) from None
+        except TransportError as exc:
+            self._attach_console(client, resources, run)
+            raise ScanAborted(str(exc)) from None
+        except ScanAborted:
+            self._attach_console(client, resources, run)
+            raise
+        finally:
+            if keep:
+                self._explain_kept(run, resources, launch_key)
+            else:
+                with run.phase("terminated", "Terminating and deleting what the scan created"):
+                    problems = resources.delete_all()
+                if problems:
+                    run.fail_scan(
+                        "cleanup incomplete: "
+                        + "; ".join(problems)
+                        + f"; run `amiscan cleanup --region {self.region}` to finish it"
+                    )
+                else:
+                    run.details["cleanup"] = (
+                        "terminated the instance; deleted the security group and key pair"
+                    )
+
+    def _launch_key(
+        self, resources: ScanResources, options: ScanOptions, windows: bool
+    ) -> LaunchKey:
+        if options.key_name:
+            assert options.identity_file is not None  # checked in __init__
+            key = load_private_key(options.identity_file)
+            resources.key_name = options.key_name
+            return LaunchKey(options.key_name, key, f"{key.get_name()} {key.get_base64()}")
+        if windows:
+            from scanner.aws.windows_password import generate_rsa_key_pair
+
+            rsa_private, public_line = generate_rsa_key_pair()
+            name = resources.import_key_pair(public_line)
+            return LaunchKey(name, paramiko.RSAKey(key=rsa_private), public_line)
+        key, public_line, pem = generate_ed25519()
+        name = resources.import_key_pair(public_line)
+        return LaunchKey(name, key, public_line, pem)
+
+    @staticmethod
+    def _scanner_cidr(options: ScanOptions, network: Network) -> str:
+        if options.allow_cidr:
+            return validate_cidr(options.allow_cidr)
+        if options.address == "private":
+            return private_source_cidr(network)
+        return public_source_cidr()
+
+    @staticmethod
+    def _run_request(
+        image_id: str,
+        resources: ScanResources,
+        network: Network,
+        group: str,
+        instance_type: str,
+        key: LaunchKey,
+        options: ScanOptions,
+    ) -> dict[str, Any]:
+        return {
+            "ImageId": image_id,
+            "InstanceType": instance_type,
+            "MinCount": 1,
+            "MaxCount": 1,
+            "KeyName": key.key_name,
+            "NetworkInterfaces": [
+                {
+                    "DeviceIndex": 0,
+                    "SubnetId": network.subnet_id,
+                    "Groups": [group],
+                    "AssociatePublicIpAddress": options.address == "public",
+                    "DeleteOnTermination": True,
+                }
+            ],
+            # IMDSv2 only; no user data: the image must stand on its own, as vetting launches it.
+            "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+            # A safety net: a shutdown from inside the guest terminates rather than stops.
+            "InstanceInitiatedShutdownBehavior": "terminate",
+            "TagSpecifications": resources.spec("instance", "volume", "network-interface"),
+        }
+
+    def _scan_linux_instance(
+        self,
+        _target: AmiTarget,
+        client: Any,
+        run: ScanRun,
+        options: ScanOptions,
+        context: ScanContext,
+        resources: ScanResources,
+        key: LaunchKey,
+    ) -> None:
+        deadline = time.monotonic() + (options.connect_timeout_s or DEFAULT_WAIT_S)
+        assert resources.instance_id is not None
+        with run.phase("running", "Waiting for the instance to run"):
+            instance = wait_for_state(
+                client, resources.instance_id, deadline, run.cancel, options.poll_interval_s
+            )
+        address = (
+            instance.get("PublicIpAddress")
+            if options.address == "public"
+            else instance.get("PrivateIpAddress")
+        )
+        if not address:
+            raise ScanAborted(
+                f"{resources.instance_id} has no {options.address} IP address; use --address {'private' if options.address == 'public' else 'public'} or another --subnet-id"
+            )
+        run.details["address"] = f"{address} ({options.address})"
+        with run.phase("port open", f"Waiting for SSH on {address}:{options.scan_port}"):
+            wait_for_banner(
+                address, options.scan_port, deadline, run.cancel, options.poll_interval_s
+            )
+        pinned = self._console_fingerprints(client, resources.instance_id)
+        users = (options.user,) if options.user else DEFAULT_USERS
+        credentials = Credentials(keys=[key.private_key], use_agent=False, use_default_keys=False)
+        with run.phase("logged in", "Logging in"):
+            transport = self._login_until(
+                address, options, users, credentials, HostKeyPolicy(pinned=pinned), deadline, run
+            )
+        try:
+            run.details.update(
+                {
+                    "login_user": transport.user,
+                    "host_key_verification": transport.host_key_verification,
+                }
+            )
+            live = live_context(
+                transport, self.kind, options, refresh_package_metadata=True, extra=context.extra
+            )
+            settings = LiveSettings(
+                login_user=transport.user,
+                scanner_address=transport.local_address or "",
+                scan_port=options.scan_port,
+                refresh_package_metadata=True,
+            )
+            scan_live(run, transport, live, settings, options.collect_timeout_s)
+        finally:
+            transport.close()
+
+    def _login_until(
+        self,
+        address: str,
+        options: ScanOptions,
+        users: tuple[str, ...],
+        credentials: Credentials,
+        host_keys: HostKeyPolicy,
+        deadline: float,
+        run: ScanRun,
+    ) -> SSHTransport:
+        """Log in; sshd often answers before cloud-init installed the key, so retry until the deadline."""
+        while True:
+            run.cancel.check()
+            try:
+                return login(
+                    address,
+                    options.scan_port,
+                    users,
+                    credentials,
+                    host_keys,
+                    options.connect_timeout_s or 15.0,
+                    run.cancel,
+                )
+            except AuthError:
+                if time.monotonic() >= deadline:
+                    raise
+            run.cancel.sleep(options.poll_interval_s)
+
+    @staticmethod
+    def _console_fingerprints(client: Any, instance_id: str) -> list[str]:
+        try:
+            output = (
+                client.get_console_output(InstanceId=instance_id, Latest=True).get("Output") or ""
+            )
+        except Exception as exc:
+            log.debug("console output unavailable: %s", exc)
+            return []
+        return host_key_fingerprints(output)
+
+    @staticmethod
+    def _attach_console(client: Any, resources: ScanResources, run: ScanRun) -> None:
+        """An unreachable instance's console output is the best clue to why; keep its tail."""
+        if not resources.instance_id:
+            return
+        try:
+            output = client.get_console_output(InstanceId=resources.instance_id).get("Output") or ""
+        except Exception as exc:
+            output = f"(console output unavailable: {describe(exc, 'reading the console output')})"
+        run.details["console_output"] = output[-8000:]
+
+    def _explain_kept(self, run: ScanRun, resources: ScanResources, key: LaunchKey | None) -> None:
+        lines = [
+            f"--keep-instance: {resources.instance_id} is still running (scan id {resources.scan_id})."
+        ]
+        if key is not None and key.pem:
+            lines.append(
+                f"Its private key is in {write_private_key(key.pem, resources.scan_id)} (mode 0600)."
+            )
+        lines.append(
+            f"Delete everything it created with: amiscan cleanup --region {self.region} --scan-id {resources.scan_id}"
+        )
+        run.notes.append(" ".join(lines))
+
+
+def write_private_key(pem: bytes, scan_id: str) -> Path:
+    """The in-memory key, written 0600 for --keep-instance debugging."""
+    path = Path.cwd() / f"{scan_id}.pem"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    return path

@@ -1,0 +1,90 @@
+"""Judging a Windows guest live, from one round trip of the PowerShell collection script."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from scanner.collect_windows import build_script, parse_output
+from scanner.facts.base import FactFailed, Facts, FactUnavailable, Mode, ScanContext
+from scanner.facts.windows.system import WINDOWS_RELEASE
+from scanner.fs import MemoryTree
+from scanner.linux import needed_facts
+from scanner.model import Platform
+from scanner.registry import Check
+from scanner.run import ScanRun
+from scanner.transports.base import Transport
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COLLECT_TIMEOUT_S = 600.0
+
+
+def windows_checks(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if c.platform is Platform.WINDOWS]
+
+
+def scan_live_windows(
+    run: ScanRun,
+    transport: Transport,
+    context: ScanContext,
+    timeout_s: float = DEFAULT_COLLECT_TIMEOUT_S,
+) -> None:
+    """Gather every Windows fact in one execution of the PowerShell script, then judge."""
+    checks = windows_checks(run.checks)
+    script = build_script(needed_facts(checks, Mode.LIVE))
+    with run.phase("collected", "Collecting facts (one round trip)"):
+        result = transport.run_script(script.text, timeout_s)
+    run.collection.update(
+        {
+            "round_trips": transport.exec_count,
+            "probes": len(script.probe_names),
+            "script_bytes": len(script.text),
+            "output_bytes": len(result.stdout),
+            "seconds": round(result.duration_s, 3),
+        }
+    )
+    # The parser never raises: a corrupt record is reported on its own probe.
+    collected = parse_output(result.stdout, script.marker)
+    collection_error: str | None = None
+    if result.timed_out:
+        collection_error = f"the collection script did not finish within {timeout_s:g}s"
+    elif not collected.complete:
+        detail = _last_error_line(result.stderr)
+        collection_error = "the collection script stopped early" + (f": {detail}" if detail else "")
+    if collection_error:
+        # Whatever was gathered is still judged, but the scan is incomplete (exit 3).
+        run.fail_scan(collection_error)
+    elevated = collected.env.get("elevated")
+    context = dataclasses.replace(
+        context,
+        session=dict(collected.env),
+        privileged=None if elevated is None else elevated.lower() == "true",
+    )
+    run.details.update({k: v for k, v in collected.env.items() if k in ("hostname", "user")})
+    if context.privileged is False:
+        run.notes.append(
+            "the WinRM session is not elevated: probes that need an administrator may fail"
+        )
+    files = MemoryTree()
+    files.description = transport.description
+    facts = Facts(files, context, collected.outputs, collection_error)
+    with run.phase("judged", "Judging"):
+        run.judge(checks, facts)
+    _record_os(run, facts)
+
+
+def _last_error_line(stderr: bytes) -> str:
+    """The last readable line of stderr; PowerShell wraps errors in CLIXML when redirected."""
+    text = stderr.decode("utf-8", errors="replace")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#<")]
+    return lines[-1][:300] if lines else ""
+
+
+def _record_os(run: ScanRun, facts: Facts) -> None:
+    """Name the Windows release among the target's facts, for reviewers."""
+    try:
+        release = facts.get(WINDOWS_RELEASE)
+    except (FactUnavailable, FactFailed):
+        return
+    run.details.setdefault("os", release.describe())

@@ -1,0 +1,178 @@
+"""AWS for tests: a local moto server, images with the attributes moto drops, a loopback VPC.
+
+Nothing here can reach AWS: clients are pinned to the moto endpoint with fake credentials, and
+instances get addresses in 127.0.0.0/28 so the scanner only ever connects to loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from moto.ec2.models import ec2_backends
+from moto.server import ThreadedMotoServer
+
+from tests.sshd import free_port
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+# Every address moto hands out in the test subnet; the test sshd listens on all of them.
+LOOPBACK_SUBNET = "127.0.0.0/28"
+LOOPBACK_HOSTS = tuple(f"127.0.0.{i}" for i in range(4, 15))
+
+
+@dataclass
+class Moto:
+    url: str
+
+    def client(self) -> Any:
+        return boto3.client(
+            "ec2",
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        env = dict(base if base is not None else os.environ)
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": self.url,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_EC2_METADATA_DISABLED": "true",
+            }
+        )
+        env.pop("AWS_PROFILE", None)
+        env.pop("AWS_SESSION_TOKEN", None)
+        return env
+
+    def reset(self) -> None:
+        requests.post(f"{self.url}/moto-api/reset", timeout=10)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[Moto]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield Moto(f"http://127.0.0.1:{port}")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto(moto_server: Moto) -> Moto:
+    moto_server.reset()
+    return moto_server
+
+
+def register_image(
+    client: Any, *, name: str = "seller-product-1.0", platform: str | None = None, **attributes: Any
+) -> str:
+    """A registered AMI with the attributes moto's RegisterImage drops set on its model."""
+    volume = client.create_volume(Size=8, AvailabilityZone=f"{REGION}a")["VolumeId"]
+    snapshot = client.create_snapshot(VolumeId=volume)["SnapshotId"]
+    image_id = client.register_image(
+        Name=name,
+        Architecture="x86_64",
+        RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[
+            {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot, "VolumeSize": 8}}
+        ],
+        VirtualizationType="hvm",
+    )["ImageId"]
+    image = ec2_backends[ACCOUNT][REGION].amis[image_id]
+    defaults = {
+        "architecture": "x86_64",
+        "virtualization_type": "hvm",
+        "root_device_type": "ebs",
+        "ena_support": True,
+        "imds_support": "v2.0",
+        "boot_mode": "uefi",
+    }
+    for key, value in {**defaults, **attributes}.items():
+        setattr(image, key, value)
+    if platform:
+        image.platform = platform
+    return str(image_id)
+
+
+def loopback_subnet(client: Any) -> str:
+    vpc = client.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
+    return str(client.create_subnet(VpcId=vpc, CidrBlock=LOOPBACK_SUBNET)["Subnet"]["SubnetId"])
+
+
+def leftovers(client: Any) -> dict[str, list[str]]:
+    """Everything amiscan may have created that still exists."""
+    instances = [
+        i["InstanceId"]
+        for r in client.describe_instances()["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] != "terminated"
+    ]
+    groups = [
+        g["GroupId"]
+        for g in client.describe_security_groups()["SecurityGroups"]
+        if g["GroupName"] != "default"
+    ]
+    keys = [k["KeyName"] for k in client.describe_key_pairs()["KeyPairs"]]
+    return {"instances": instances, "security_groups": groups, "key_pairs": keys}
+
+
+class CloudInitEmulator:
+    """Does what cloud-init does at first boot: installs the launch key pair's public key.
+
+    It watches moto for running instances and writes each one's key pair into the test sshd's
+    authorized keys file, so the scanner's temporary key works as it would on EC2.
+    """
+
+    def __init__(self, client: Any, authorized_file: Path, delay_s: float = 0.0) -> None:
+        self.client = client
+        self.authorized_file = authorized_file
+        self.delay_s = delay_s
+        self.installed: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CloudInitEmulator:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                reservations = self.client.describe_instances()["Reservations"]
+            except Exception:  # noqa: S112 (the server may be resetting)
+                continue
+            for reservation in reservations:
+                for instance in reservation["Instances"]:
+                    name = instance.get("KeyName")
+                    if (
+                        not name
+                        or name in self.installed
+                        or instance["State"]["Name"] == "terminated"
+                    ):
+                        continue
+                    time.sleep(self.delay_s)
+                    pairs = self.client.describe_key_pairs(KeyNames=[name], IncludePublicKey=True)[
+                        "KeyPairs"
+                    ]
+                    with self.authorized_file.open("a") as handle:
+                        handle.write(pairs[0]["PublicKey"] + " cloud-init\n")
+                    self.installed.append(name)

@@ -1,0 +1,309 @@
+"""Secret checks, judged from fixture facts: histories, AWS credentials, private keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks.linux.secrets import aws_credentials, private_keys, shell_history
+from scanner.facts.linux.secrets import SECRET_MATCHES
+from scanner.model import Status
+from tests.factbuilders import (
+    LiveFacts,
+    OfflineFacts,
+    Symlink,
+    evidence_text,
+    probe_output,
+    run,
+)
+
+# Shaped like real credentials, but invented.
+KEY_ID = "AKIAZ7QWERTY5LKJH4GF"
+SESSION_KEY_ID = "ASIAZ7QWERTY5LKJH4GF"
+SECRET = "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"
+DOC_KEY_ID = "AKIAIOSFODNN7EXAMPLE"  # AWS's documentation key, shipped inside every SDK
+SITE_PACKAGES = "/usr/local/lib/python3.11/site-packages"
+
+CREDENTIALS = f"[default]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n"
+
+OPENSSH_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
+RSA_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n"
+
+
+# --- linux.secrets.shell-history -------------------------------------------------------------
+
+HISTORY_CASES = [
+    pytest.param(
+        {"/root/.bash_history": "sudo yum update\nexport TOKEN=x\n"},
+        Status.FAIL,
+        "/root/.bash_history: 31 bytes, 2 lines",
+        id="non-empty-root-bash-history-fails",
+    ),
+    pytest.param(
+        {"/home/u/.python_history": "import os\n"},
+        Status.FAIL,
+        "/home/u/.python_history: 10 bytes, 1 lines",
+        id="python-history-in-a-home-fails",
+    ),
+    pytest.param(
+        {"/home/u/.local/share/fish/fish_history": "- cmd: ls\n"},
+        Status.FAIL,
+        "/home/u/.local/share/fish/fish_history",
+        id="fish-history-fails",
+    ),
+    pytest.param(
+        {"/root/.mysql_history": "show databases;\n"},
+        Status.FAIL,
+        "/root/.mysql_history",
+        id="tool-history-fails",
+    ),
+    pytest.param(
+        {"/root/.bash_history": ""},
+        Status.PASS,
+        "/root/.bash_history: 0 bytes",
+        id="empty-history-passes",
+    ),
+    pytest.param(
+        {"/root/.bashrc": "alias ll='ls -l'\n", "/home/u/notes_history.txt": "x\n"},
+        Status.PASS,
+        "",
+        id="no-history-files-pass",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tree", "status", "evidence"), HISTORY_CASES)
+def test_shell_history_status_in_an_image(
+    offline_facts: OfflineFacts, tree: dict[str, str], status: Status, evidence: str
+) -> None:
+    assert run(shell_history, offline_facts(tree)).status is status
+
+
+@pytest.mark.parametrize(("tree", "status", "evidence"), HISTORY_CASES)
+def test_shell_history_evidence_names_the_file_and_its_size(
+    offline_facts: OfflineFacts, tree: dict[str, str], status: Status, evidence: str
+) -> None:
+    assert evidence in evidence_text(run(shell_history, offline_facts(tree)))
+
+
+def test_history_linked_to_dev_null_passes(offline_facts: OfflineFacts) -> None:
+    facts = offline_facts({"/root/.bash_history": Symlink("/dev/null"), "/dev/": ""})
+    assert run(shell_history, facts).status is Status.PASS
+
+
+def test_history_symlink_to_an_absolute_path_reads_the_image_not_this_machine(
+    offline_facts: OfflineFacts,
+) -> None:
+    # /etc/passwd exists (and is non-empty) on the machine running the tests, not in the image.
+    facts = offline_facts({"/root/.bash_history": Symlink("/etc/passwd"), "/etc/": ""})
+    assert run(shell_history, facts).status is Status.PASS
+
+
+def test_history_copied_from_a_live_host_is_judged_by_its_full_size(
+    live_facts: LiveFacts,
+) -> None:
+    outcome = run(shell_history, live_facts(files={"/home/ec2-user/.bash_history": "ls\n"}))
+    assert outcome.status is Status.FAIL
+
+
+# --- linux.secrets.aws-credentials -----------------------------------------------------------
+
+AWS_CASES = [
+    pytest.param(
+        {"/root/.aws/credentials": CREDENTIALS},
+        Status.FAIL,
+        "/root/.aws/credentials:2",
+        id="credentials-file-in-root-fails",
+    ),
+    pytest.param(
+        {"/home/u/.aws/config": "[default]\nregion = us-east-1\naws_session_token = abcd\n"},
+        Status.FAIL,
+        "/home/u/.aws/config:3",
+        id="token-in-a-home-aws-config-fails",
+    ),
+    pytest.param(
+        {"/opt/app/config.ini": f"[aws]\nregion = us-east-1\nkey = {KEY_ID}\n"},
+        Status.FAIL,
+        "/opt/app/config.ini:3",
+        id="access-key-id-in-opt-fails",
+    ),
+    pytest.param(
+        {"/etc/profile.d/app.sh": f"export AWS_ACCESS_KEY_ID={SESSION_KEY_ID}\n"},
+        Status.FAIL,
+        "/etc/profile.d/app.sh:1",
+        id="temporary-key-id-in-etc-fails",
+    ),
+    pytest.param(
+        {"/srv/app/settings.json": f'{{"aws_secret_access_key": "{SECRET}"}}\n'},
+        Status.FAIL,
+        "/srv/app/settings.json:1",
+        id="secret-access-key-assignment-fails",
+    ),
+    pytest.param(
+        {"/opt/app/README.md": f"Set aws_access_key_id to e.g. {DOC_KEY_ID}\n"},
+        Status.PASS,
+        "",
+        id="documentation-example-key-passes",
+    ),
+    pytest.param(
+        {f"{SITE_PACKAGES}/botocore/data/fixture.json": f'"{KEY_ID}"\n'},
+        Status.WARN,
+        f"{SITE_PACKAGES}/botocore/data/fixture.json:1",
+        id="key-only-inside-site-packages-warns",
+    ),
+    pytest.param(
+        {
+            "/opt/app/aws.py": 'secret = os.environ["aws_secret_access_key"]\n'
+            "AWS_SECRET_ACCESS_KEY = os.environ.get('AWS_SECRET_ACCESS_KEY')\n"
+        },
+        Status.PASS,
+        "",
+        id="aws-secret-access-key-as-a-bare-word-in-code-passes",
+    ),
+    pytest.param(
+        {"/home/u/.aws/config": "[default]\nregion = us-east-1\noutput = json\n"},
+        Status.PASS,
+        "",
+        id="aws-config-without-credentials-passes",
+    ),
+    pytest.param(
+        {"/var/log/app.log": f"{KEY_ID}\n"},
+        Status.PASS,
+        "",
+        id="key-outside-the-searched-directories-is-not-looked-for",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tree", "status", "evidence"), AWS_CASES)
+def test_aws_credentials_status_in_an_image(
+    offline_facts: OfflineFacts, tree: dict[str, str], status: Status, evidence: str
+) -> None:
+    outcome = run(aws_credentials, offline_facts(tree))
+    assert outcome.status is status, outcome.summary
+
+
+@pytest.mark.parametrize(("tree", "status", "evidence"), AWS_CASES)
+def test_aws_credentials_evidence_names_the_file_and_line(
+    offline_facts: OfflineFacts, tree: dict[str, str], status: Status, evidence: str
+) -> None:
+    assert evidence in evidence_text(run(aws_credentials, offline_facts(tree)))
+
+
+@pytest.mark.parametrize(
+    ("tree", "secret"),
+    [
+        pytest.param({"/root/.aws/credentials": CREDENTIALS}, KEY_ID, id="key-id-in-credentials"),
+        pytest.param({"/root/.aws/credentials": CREDENTIALS}, SECRET, id="secret-in-credentials"),
+        pytest.param({"/opt/app/config.ini": f"key={KEY_ID}\n"}, KEY_ID, id="key-id-in-ini"),
+        pytest.param({"/opt/app/c.json": f'{{"id":"{KEY_ID}"}}'}, KEY_ID, id="key-id-in-json"),
+        pytest.param({"/opt/app/c.txt": f"key_{KEY_ID}_old\n"}, KEY_ID, id="key-id-in-a-word"),
+        pytest.param({"/opt/a.yml": f"secret: {SECRET}\n"}, SECRET, id="secret-in-yaml"),
+        pytest.param(
+            {"/opt/a.env": f"MY_AWS_SECRET_ACCESS_KEY={SECRET}\n"}, SECRET, id="secret-in-a-word"
+        ),
+        pytest.param(
+            {f"{SITE_PACKAGES}/x/t.py": f"K = '{KEY_ID}'\n"}, KEY_ID, id="key-id-in-site-packages"
+        ),
+    ],
+)
+def test_aws_credentials_evidence_is_redacted(
+    offline_facts: OfflineFacts, tree: dict[str, str], secret: str
+) -> None:
+    outcome = run(aws_credentials, offline_facts(tree))
+    assert secret not in evidence_text(outcome) + outcome.summary
+
+
+def test_aws_credentials_are_reported_once_per_line(offline_facts: OfflineFacts) -> None:
+    # The credentials file is found both as an AWS file and by the content search of /root.
+    outcome = run(aws_credentials, offline_facts({"/root/.aws/credentials": CREDENTIALS}))
+    assert [e.source for e in outcome.evidence] == [
+        "/root/.aws/credentials:2",
+        "/root/.aws/credentials:3",
+    ]
+
+
+def test_aws_key_found_by_the_live_grep_fails(live_facts: LiveFacts) -> None:
+    grep = f"/opt/app/config.ini\x002:key = {KEY_ID}\n"
+    outcome = run(aws_credentials, live_facts(outputs={SECRET_MATCHES: grep}))
+    assert evidence_text(outcome).startswith("/opt/app/config.ini:2: key = AKIA")
+
+
+def test_aws_credentials_are_an_error_when_the_live_search_timed_out(
+    live_facts: LiveFacts,
+) -> None:
+    facts = live_facts(outputs={SECRET_MATCHES: probe_output("", rc=124, timed_out=True)})
+    assert run(aws_credentials, facts).status is Status.ERROR
+
+
+# --- linux.secrets.private-keys --------------------------------------------------------------
+
+PRIVATE_KEY_CASES = [
+    pytest.param(
+        {"/home/u/.ssh/id_rsa": OPENSSH_KEY},
+        Status.FAIL,
+        "/home/u/.ssh/id_rsa:1: -----BEGIN OPENSSH PRIVATE KEY-----",
+        id="openssh-key-in-a-home-fails",
+    ),
+    pytest.param(
+        {"/etc/pki/tls/private/server.key": RSA_KEY},
+        Status.FAIL,
+        "/etc/pki/tls/private/server.key:1",
+        id="tls-key-in-etc-fails",
+    ),
+    pytest.param(
+        {"/opt/app/key.pem": "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIE\n"},
+        Status.FAIL,
+        "/opt/app/key.pem:1",
+        id="encrypted-pkcs8-key-fails",
+    ),
+    pytest.param(
+        {"/etc/ssh/ssh_host_ed25519_key": OPENSSH_KEY, "/etc/ssh/ssh_host_rsa_key": RSA_KEY},
+        Status.PASS,
+        "",
+        id="ssh-host-keys-are-excluded",
+    ),
+    pytest.param(
+        {
+            f"{SITE_PACKAGES}/tornado/test/test.key": RSA_KEY,
+            "/usr/local/lib/node_modules/x/tests/key.pem": RSA_KEY,
+        },
+        Status.WARN,
+        f"{SITE_PACKAGES}/tornado/test/test.key:1",
+        id="keys-only-in-bundled-packages-or-tests-warn",
+    ),
+    pytest.param(
+        {"/etc/pki/tls/certs/ca.pem": "-----BEGIN PUBLIC KEY-----\nMIIB\n"},
+        Status.PASS,
+        "",
+        id="public-keys-pass",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tree", "status", "evidence"), PRIVATE_KEY_CASES)
+def test_private_keys_status_in_an_image(
+    offline_facts: OfflineFacts, tree: dict[str, str], status: Status, evidence: str
+) -> None:
+    outcome = run(private_keys, offline_facts(tree))
+    assert outcome.status is status, outcome.summary
+
+
+@pytest.mark.parametrize(("tree", "status", "evidence"), PRIVATE_KEY_CASES)
+def test_private_keys_evidence_names_the_file_and_line(
+    offline_facts: OfflineFacts, tree: dict[str, str], status: Status, evidence: str
+) -> None:
+    assert evidence in evidence_text(run(private_keys, offline_facts(tree)))
+
+
+def test_private_key_evidence_never_shows_the_key_body(offline_facts: OfflineFacts) -> None:
+    outcome = run(private_keys, offline_facts({"/root/.ssh/id_rsa": OPENSSH_KEY}))
+    assert "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAE" not in evidence_text(outcome)
+
+
+def test_own_key_fails_even_beside_bundled_ones(offline_facts: OfflineFacts) -> None:
+    tree = {"/root/.ssh/id_rsa": OPENSSH_KEY, f"{SITE_PACKAGES}/x/tests/k.pem": RSA_KEY}
+    assert run(private_keys, offline_facts(tree)).status is Status.FAIL

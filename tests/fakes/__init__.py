@@ -1,0 +1,1 @@
+"""Stand-ins for services no test machine has (a Windows host's WS-Management endpoint)."""

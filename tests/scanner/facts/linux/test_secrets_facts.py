@@ -1,0 +1,232 @@
+"""Secret facts: line classification, the offline search and the live grep, histories, AWS files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scanner.facts.base import Facts
+from scanner.facts.linux.secrets import (
+    AWS_FILES,
+    HISTORIES,
+    MAX_MATCHES_PER_FILE,
+    MAX_SEARCHED_FILE,
+    SECRET_MATCHES,
+    HistoryFile,
+    SecretMatch,
+    TextFile,
+    classify,
+    is_bundled,
+    mask_access_key_ids,
+    search_files,
+)
+from scanner.fs import MemoryTree
+from tests.factbuilders import LiveFacts, OfflineFacts, Symlink, live_context, write_tree
+
+KEY_ID = "AKIAZ7QWERTY5LKJH4GF"
+SECRET = "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"
+
+# --- classify -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "kinds"),
+    [
+        pytest.param(f"aws_access_key_id = {KEY_ID}", ["aws-access-key-id"], id="access-key-id"),
+        pytest.param(f"export K=ASIA{KEY_ID[4:]}", ["aws-access-key-id"], id="temporary-key-id"),
+        pytest.param(f'"{KEY_ID}"', ["aws-access-key-id"], id="quoted-key-id"),
+        pytest.param("AKIAIOSFODNN7EXAMPLE", [], id="documentation-key-id"),
+        pytest.param(f"X{KEY_ID}", [], id="key-id-glued-to-capitals"),
+        pytest.param(f"{KEY_ID}9", [], id="key-id-too-long"),
+        pytest.param(KEY_ID[:-1], [], id="key-id-too-short"),
+        pytest.param(
+            f"aws_secret_access_key = {SECRET}", ["aws-secret-access-key"], id="secret-assignment"
+        ),
+        pytest.param(
+            f'"AWS_SECRET_ACCESS_KEY": "{SECRET}"', ["aws-secret-access-key"], id="secret-in-json"
+        ),
+        pytest.param('key = os.environ["aws_secret_access_key"]', [], id="secret-name-in-code"),
+        pytest.param(f"aws_secret_access_key = {SECRET}x", [], id="secret-too-long"),
+        pytest.param("-----BEGIN OPENSSH PRIVATE KEY-----", ["private-key"], id="openssh-key"),
+        pytest.param("-----BEGIN RSA PRIVATE KEY-----", ["private-key"], id="rsa-key"),
+        pytest.param("-----BEGIN PRIVATE KEY-----", ["private-key"], id="pkcs8-key"),
+        pytest.param("-----BEGIN PUBLIC KEY-----", [], id="public-key"),
+        pytest.param(
+            f"{KEY_ID} {SECRET} aws_secret_access_key={SECRET}",
+            ["aws-access-key-id", "aws-secret-access-key"],
+            id="several-kinds-on-one-line",
+        ),
+    ],
+)
+def test_classify_names_the_secrets_a_line_holds(line: str, kinds: list[str]) -> None:
+    assert [m.kind for m in classify("/etc/x", 7, line)] == kinds
+
+
+def test_classify_keeps_path_line_number_and_text() -> None:
+    assert classify("/etc/x", 7, f"k={KEY_ID}") == [
+        SecretMatch("/etc/x", 7, "aws-access-key-id", f"k={KEY_ID}")
+    ]
+
+
+def test_classify_reports_a_real_key_beside_a_documentation_key() -> None:
+    matches = classify("/etc/x", 1, f"AKIAIOSFODNN7EXAMPLE {KEY_ID}")
+    assert [m.kind for m in matches] == ["aws-access-key-id"]
+
+
+@pytest.mark.parametrize(
+    ("path", "bundled"),
+    [
+        ("/usr/local/lib/python3.11/site-packages/botocore/data/x.json", True),
+        ("/usr/lib/python3/dist-packages/x/y.py", True),
+        ("/opt/app/node_modules/ssh2/test/fixtures/id_rsa", True),
+        ("/usr/local/go/pkg/mod/golang.org/x/crypto/testdata/k", True),
+        ("/root/.pyenv/versions/3.12/lib/x.pem", True),
+        ("/opt/app/config.ini", False),
+        ("/home/u/.ssh/id_rsa", False),
+        ("/etc/tests.conf", False),
+    ],
+)
+def test_is_bundled_recognises_package_and_test_trees(path: str, bundled: bool) -> None:
+    assert is_bundled(path) is bundled
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"key={KEY_ID}",
+        f"key_{KEY_ID}_old",
+        f"json\\n{KEY_ID}",
+        f"{KEY_ID},{KEY_ID}",
+    ],
+)
+def test_mask_access_key_ids_hides_every_key_id_classify_finds(text: str) -> None:
+    assert KEY_ID not in mask_access_key_ids(text)
+
+
+def test_mask_access_key_ids_keeps_enough_to_recognise_the_key() -> None:
+    assert mask_access_key_ids(f"k={KEY_ID}") == "k=AKIAZ7QW********H4GF"
+
+
+# --- search_files (offline) -----------------------------------------------------------------
+
+
+def _tree(files: dict[str, bytes | str]) -> MemoryTree:
+    tree = MemoryTree()
+    for path, content in files.items():
+        tree.add(path, content.encode() if isinstance(content, str) else content)
+    return tree
+
+
+def test_search_files_reports_path_and_line_of_each_match() -> None:
+    tree = _tree({"/opt/app/a.ini": f"[x]\nkey = {KEY_ID}\n"})
+    assert search_files(tree) == [
+        SecretMatch("/opt/app/a.ini", 2, "aws-access-key-id", f"key = {KEY_ID}")
+    ]
+
+
+@pytest.mark.parametrize(
+    "path", ["/root/a", "/home/u/a", "/etc/a", "/opt/a", "/srv/a", "/usr/local/a"]
+)
+def test_search_files_searches_homes_etc_opt_srv_and_usr_local(path: str) -> None:
+    assert [m.path for m in search_files(_tree({path: KEY_ID}))] == [path]
+
+
+@pytest.mark.parametrize("path", ["/var/log/a", "/usr/share/doc/a", "/tmp/a"])
+def test_search_files_leaves_other_directories_alone(path: str) -> None:
+    assert search_files(_tree({path: KEY_ID})) == []
+
+
+def test_search_files_skips_binary_files_as_grep_does() -> None:
+    assert search_files(_tree({"/opt/app.bin": b"\x7fELF\x00\x00" + KEY_ID.encode()})) == []
+
+
+def test_search_files_skips_files_of_the_size_limit_and_more() -> None:
+    tree = MemoryTree()
+    tree.add("/opt/big.log", KEY_ID.encode(), size=MAX_SEARCHED_FILE)
+    assert search_files(tree) == []
+
+
+def test_search_files_stops_after_the_grep_match_limit_of_one_file() -> None:
+    tree = _tree({"/opt/keys.txt": f"{KEY_ID}\n" * (MAX_MATCHES_PER_FILE + 5)})
+    assert len(search_files(tree)) == MAX_MATCHES_PER_FILE
+
+
+def test_search_files_ignores_symlinked_files_in_an_image(tmp_path: Path) -> None:
+    root = write_tree(
+        tmp_path,
+        {"/var/keys.txt": KEY_ID, "/opt/link.txt": Symlink("/var/keys.txt")},
+    )
+    assert search_files(root) == []
+
+
+def test_secret_matches_offline_search_the_image(offline_facts: OfflineFacts) -> None:
+    facts = offline_facts({"/home/u/.ssh/id_rsa": "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n"})
+    assert [(m.path, m.line_number, m.kind) for m in facts.get(SECRET_MATCHES)] == [
+        ("/home/u/.ssh/id_rsa", 1, "private-key")
+    ]
+
+
+# --- the live grep --------------------------------------------------------------------------
+
+
+def test_secret_matches_live_parse_the_grep_records(live_facts: LiveFacts) -> None:
+    grep = (
+        f"/opt/a.ini\x002:key = {KEY_ID}\n"
+        "/etc/pki/k.pem\x001:-----BEGIN EC PRIVATE KEY-----\n"
+        f"/srv/url.txt\x003:http://x:8080/?k={KEY_ID}\n"
+    )
+    matches = live_facts(outputs={SECRET_MATCHES: grep}).get(SECRET_MATCHES)
+    assert [(m.path, m.line_number, m.kind, m.text) for m in matches] == [
+        ("/opt/a.ini", 2, "aws-access-key-id", f"key = {KEY_ID}"),
+        ("/etc/pki/k.pem", 1, "private-key", "-----BEGIN EC PRIVATE KEY-----"),
+        ("/srv/url.txt", 3, "aws-access-key-id", f"http://x:8080/?k={KEY_ID}"),
+    ]
+
+
+def test_secret_matches_live_ignore_records_that_are_not_grep_output(
+    live_facts: LiveFacts,
+) -> None:
+    grep = f"grep: /opt/x: Permission denied\n/opt/a\x00notanumber:{KEY_ID}\n"
+    assert live_facts(outputs={SECRET_MATCHES: grep}).get(SECRET_MATCHES) == ()
+
+
+# --- HISTORIES and AWS_FILES ----------------------------------------------------------------
+
+
+def test_histories_report_each_file_once_with_size_and_lines(offline_facts: OfflineFacts) -> None:
+    facts = offline_facts(
+        {
+            "/root/.bash_history": "ls\npwd\n",
+            "/home/u/.psql_history": "",
+            "/home/u/.viminfo": "x\n",
+            "/home/u/.lesshst": "",
+            "/home/u/.zsh_history/": "",  # a directory, not a history
+        }
+    )
+    assert facts.get(HISTORIES) == (
+        HistoryFile("/home/u/.lesshst", 0, 0),
+        HistoryFile("/home/u/.psql_history", 0, 0),
+        HistoryFile("/home/u/.viminfo", 2, 1),
+        HistoryFile("/root/.bash_history", 7, 2),
+    )
+
+
+def test_histories_live_use_the_full_size_of_a_truncated_copy() -> None:
+    copied = MemoryTree()
+    copied.add("/root/.bash_history", b"ls\n", size=1_000_000)
+    assert Facts(copied, live_context()).get(HISTORIES)[0].size == 1_000_000
+
+
+def test_aws_files_are_read_from_root_and_every_home(offline_facts: OfflineFacts) -> None:
+    facts = offline_facts(
+        {
+            "/root/.aws/credentials": "[default]\n",
+            "/home/u/.aws/config": "[profile p]\n",
+            "/home/u/.aws/cli/cache/x.json": "{}",
+        }
+    )
+    assert facts.get(AWS_FILES) == (
+        TextFile("/root/.aws/credentials", "[default]\n"),
+        TextFile("/home/u/.aws/config", "[profile p]\n"),
+    )

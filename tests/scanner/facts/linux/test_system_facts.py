@@ -1,0 +1,300 @@
+"""System facts: os-release, pending updates, crypttab/lsblk, cloud-init state, listeners, firewall."""
+
+from __future__ import annotations
+
+import pytest
+
+from scanner.facts.base import FactFailed, FactUnavailable
+from scanner.facts.linux.system import (
+    CLOUD_INIT_STATE,
+    ENCRYPTED_FS,
+    FIREWALL,
+    LISTENERS,
+    OS_RELEASE,
+    PENDING_UPDATES,
+    CloudInitState,
+    FirewallDump,
+    PendingUpdates,
+    parse_firewall_dump,
+    parse_updates,
+)
+from tests.factbuilders import LiveFacts, OfflineFacts, Symlink, probe_output
+
+# --- OS_RELEASE -----------------------------------------------------------------------------
+
+IMAGE_OS = 'ID=imageos\nVERSION_ID="7"\nPRETTY_NAME="Image OS 7"\n'
+
+
+def test_os_release_prefers_etc_over_usr_lib(offline_facts: OfflineFacts) -> None:
+    facts = offline_facts({"/etc/os-release": IMAGE_OS, "/usr/lib/os-release": "ID=other\n"})
+    found = facts.get(OS_RELEASE)
+    assert (found.path, found.release.id) == ("/etc/os-release", "imageos")
+
+
+def test_os_release_falls_back_to_usr_lib(offline_facts: OfflineFacts) -> None:
+    found = offline_facts({"/usr/lib/os-release": IMAGE_OS}).get(OS_RELEASE)
+    assert (found.path, found.release.id) == ("/usr/lib/os-release", "imageos")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param("/usr/lib/os-release", id="absolute"),
+        pytest.param("../usr/lib/os-release", id="relative"),
+        pytest.param("../../../../../../../../usr/lib/os-release", id="climbing-above-the-root"),
+    ],
+)
+def test_os_release_symlink_is_resolved_inside_the_image_root(
+    offline_facts: OfflineFacts, target: str
+) -> None:
+    # Every machine that runs the tests has its own /usr/lib/os-release, with another ID.
+    facts = offline_facts({"/etc/os-release": Symlink(target), "/usr/lib/os-release": IMAGE_OS})
+    assert facts.get(OS_RELEASE).release.id == "imageos"
+
+
+def test_os_release_is_unavailable_when_neither_file_exists(offline_facts: OfflineFacts) -> None:
+    with pytest.raises(FactUnavailable):
+        offline_facts({"/etc/hostname": "x"}).get(OS_RELEASE)
+
+
+# --- parse_updates --------------------------------------------------------------------------
+
+DNF = """\
+### manager dnf
+### security
+Last metadata expiration check: 0:10:00 ago on Fri 27 Nov 2026.
+ALAS2023-2024-612 Important/Sec. openssl-libs-1:3.0.8-1.amzn2023.0.14.x86_64
+RHSA-2024:1234 Moderate/Sec.  curl-7.76.1-29.el9_4.x86_64
+### rc 0
+### all
+
+openssl-libs.x86_64      1:3.0.8-1.amzn2023.0.14      amazonlinux
+Obsoleting Packages
+### rc 100
+"""
+
+APT = """\
+### manager apt
+### lists
+4
+### all
+Inst libssl3 [3.0.2-0ubuntu1.10] (3.0.2-0ubuntu1.12 Ubuntu:22.04/jammy-security [amd64])
+Inst vim [2:8.2] (2:8.3 Ubuntu:22.04/jammy-updates [amd64])
+Conf vim (2:8.3 Ubuntu:22.04/jammy-updates [amd64])
+### rc 0
+"""
+
+ZYPPER = """\
+### manager zypper
+### security
+Repository | Name         | Category | Severity | Interactive | Status | Summary
+-----------+--------------+----------+----------+-------------+--------+--------
+Updates    | SUSE-2024-1  | security | critical | ---         | needed | openssl
+### rc 101
+### all
+S | Repository | Name    | Current Version | Available Version | Arch
+--+------------+---------+-----------------+-------------------+-------
+v | Updates    | openssl | 1.1.1l          | 1.1.1w            | x86_64
+### rc 0
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            DNF,
+            PendingUpdates(
+                "dnf",
+                (
+                    "ALAS2023-2024-612 Important/Sec. openssl-libs-1:3.0.8-1.amzn2023.0.14.x86_64",
+                    "RHSA-2024:1234 Moderate/Sec.  curl-7.76.1-29.el9_4.x86_64",
+                ),
+                ("openssl-libs.x86_64",),
+                False,
+            ),
+            id="dnf",
+        ),
+        pytest.param(
+            APT,
+            PendingUpdates(
+                "apt",
+                (
+                    "libssl3 [3.0.2-0ubuntu1.10] (3.0.2-0ubuntu1.12 Ubuntu:22.04/jammy-security [amd64])",
+                ),
+                ("vim [2:8.2] (2:8.3 Ubuntu:22.04/jammy-updates [amd64])",),
+                False,
+            ),
+            id="apt",
+        ),
+        pytest.param(
+            ZYPPER,
+            PendingUpdates(
+                "zypper",
+                (
+                    "Updates    | SUSE-2024-1  | security | critical | ---         | needed | openssl",
+                ),
+                ("v | Updates    | openssl | 1.1.1l          | 1.1.1w            | x86_64",),
+                False,
+            ),
+            id="zypper",
+        ),
+    ],
+)
+def test_parse_updates_sorts_pending_updates_into_security_and_other(
+    text: str, expected: PendingUpdates
+) -> None:
+    assert parse_updates(text, refreshed=False) == expected
+
+
+def test_parse_updates_records_whether_the_metadata_was_refreshed() -> None:
+    assert parse_updates(APT, refreshed=True).refreshed is True
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        pytest.param("### manager none\n", FactUnavailable, id="no-package-manager"),
+        pytest.param("", FactUnavailable, id="no-output"),
+        pytest.param(
+            "### manager apt\n### lists\n0\n### all\n### rc 0\n", FactUnavailable, id="apt-no-lists"
+        ),
+        pytest.param(
+            "### manager dnf\n### security\nError: no cache\n### rc 1\n### all\n### rc 1\n",
+            FactFailed,
+            id="dnf-updateinfo-failed",
+        ),
+        pytest.param(
+            "### manager yum\n### security\n### rc 0\n### all\nError: rpmdb open failed\n### rc 1\n",
+            FactFailed,
+            id="yum-check-update-failed",
+        ),
+        pytest.param(
+            "### manager zypper\n### security\nSystem management is locked\n### rc 7\n",
+            FactFailed,
+            id="zypper-locked",
+        ),
+    ],
+)
+def test_parse_updates_refuses_output_that_does_not_say_what_is_pending(
+    text: str, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        parse_updates(text, refreshed=False)
+
+
+def test_parse_updates_error_quotes_the_package_manager() -> None:
+    text = "### manager dnf\n### security\nError: Cache-only enabled\n### rc 1\n"
+    with pytest.raises(FactFailed, match="Cache-only enabled"):
+        parse_updates(text, refreshed=False)
+
+
+def test_pending_updates_live_pass_the_refresh_setting_through(live_facts: LiveFacts) -> None:
+    facts = live_facts(outputs={PENDING_UPDATES: APT}, refresh_package_metadata=True)
+    assert facts.get(PENDING_UPDATES).refreshed is True
+
+
+def test_pending_updates_are_unavailable_offline(offline_facts: OfflineFacts) -> None:
+    with pytest.raises(FactUnavailable):
+        offline_facts({}).get(PENDING_UPDATES)
+
+
+# --- ENCRYPTED_FS ---------------------------------------------------------------------------
+
+
+def test_crypto_state_offline_numbers_the_active_crypttab_lines(
+    offline_facts: OfflineFacts,
+) -> None:
+    crypttab = "# comment\n\n  data UUID=1 none luks  \n#old UUID=2 none luks\nswap /dev/x /dev/urandom swap\n"
+    state = offline_facts({"/etc/crypttab": crypttab}).get(ENCRYPTED_FS)
+    assert state.crypttab == ((3, "data UUID=1 none luks"), (5, "swap /dev/x /dev/urandom swap"))
+
+
+def test_crypto_state_offline_inspects_no_devices(offline_facts: OfflineFacts) -> None:
+    state = offline_facts({}).get(ENCRYPTED_FS)
+    assert (state.encrypted_devices, state.inspected_devices) == ((), False)
+
+
+def test_crypto_state_live_picks_encrypted_devices_from_lsblk(live_facts: LiveFacts) -> None:
+    lsblk = (
+        'NAME="xvda" TYPE="disk" FSTYPE="" MOUNTPOINT=""\n'
+        'NAME="xvdb" TYPE="disk" FSTYPE="crypto_LUKS" MOUNTPOINT=""\n'
+        'NAME="data" TYPE="crypt" FSTYPE="ext4" MOUNTPOINT="/data"\n'
+        'NAME="xvdc" TYPE="disk" FSTYPE="BitLocker" MOUNTPOINT=""\n'
+    )
+    state = live_facts(outputs={ENCRYPTED_FS: lsblk}).get(ENCRYPTED_FS)
+    assert [d.split()[0] for d in state.encrypted_devices] == [
+        'NAME="xvdb"',
+        'NAME="data"',
+        'NAME="xvdc"',
+    ]
+
+
+@pytest.mark.parametrize(("rc", "inspected"), [(0, True), (127, False)])
+def test_crypto_state_live_says_whether_lsblk_ran(
+    live_facts: LiveFacts, rc: int, inspected: bool
+) -> None:
+    facts = live_facts(outputs={ENCRYPTED_FS: probe_output("", rc=rc)})
+    assert facts.get(ENCRYPTED_FS).inspected_devices is inspected
+
+
+# --- CLOUD_INIT_STATE -----------------------------------------------------------------------
+
+
+def test_cloud_init_state_lists_instances_and_the_instance_link(
+    offline_facts: OfflineFacts,
+) -> None:
+    facts = offline_facts(
+        {
+            "/var/lib/cloud/instances/i-1/": "",
+            "/var/lib/cloud/instances/i-2/obj.pkl": "x",
+            "/var/lib/cloud/instance": Symlink("/var/lib/cloud/instances/i-2"),
+        }
+    )
+    assert facts.get(CLOUD_INIT_STATE) == CloudInitState(
+        ("/var/lib/cloud/instances/i-1", "/var/lib/cloud/instances/i-2"), True
+    )
+
+
+def test_cloud_init_state_is_unavailable_live(live_facts: LiveFacts) -> None:
+    with pytest.raises(FactUnavailable):
+        live_facts().get(CLOUD_INIT_STATE)
+
+
+# --- LISTENERS and FIREWALL -----------------------------------------------------------------
+
+
+def test_listeners_fail_when_proc_net_tcp_could_not_be_read(live_facts: LiveFacts) -> None:
+    failed = probe_output("", rc=1, stderr="cat: /proc/net/tcp: No such file or directory")
+    with pytest.raises(FactFailed, match="No such file or directory"):
+        live_facts(outputs={LISTENERS: failed}).get(LISTENERS)
+
+
+def test_parse_firewall_dump_keeps_each_front_ends_output_and_exit_code() -> None:
+    text = (
+        "### iptables\n-P INPUT ACCEPT\n-A INPUT -j DROP\n### rc 0\n"
+        "### nft\n### rc absent\n"
+        "### firewalld\n### rc inactive\n"
+        "### ufw\nERROR: You need to be root to run this script\n### rc 1\n"
+    )
+    assert parse_firewall_dump(text) == FirewallDump(
+        outputs={
+            "iptables": "-P INPUT ACCEPT\n-A INPUT -j DROP",
+            "nft": "",
+            "firewalld": "",
+            "ufw": "ERROR: You need to be root to run this script",
+        },
+        codes={"iptables": "0", "nft": "absent", "firewalld": "inactive", "ufw": "1"},
+    )
+
+
+def test_parse_firewall_dump_ignores_lines_before_the_first_section() -> None:
+    text = "sudo: unable to resolve host\n### iptables\n-P INPUT DROP\n### rc 0\n"
+    assert parse_firewall_dump(text) == FirewallDump(
+        {"iptables": "-P INPUT DROP"}, {"iptables": "0"}
+    )
+
+
+def test_firewall_is_unavailable_offline(offline_facts: OfflineFacts) -> None:
+    with pytest.raises(FactUnavailable):
+        offline_facts({}).get(FIREWALL)
