@@ -12,13 +12,13 @@ _AWS_KEY_ID = re.compile(
     r"\b((?:AKIA|ASIA|AIDA|AROA|ANPA|ANVA|AGPA)[A-Z0-9]{4})[A-Z0-9]{8}([A-Z0-9]{4})\b"
 )
 _SECRET_ASSIGNMENT = re.compile(
-    r"(?i)(\b(?:aws_secret_access_key|aws_session_token|secret_?key|password|passwd|pwd|token)"
+    r"(?i)(\b\w*?(?:aws_secret_access_key|aws_session_token|secret_?key|password|passwd|pwd|token)"
     r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',;]{4,})"
 )
 _SECRET_KEY_SHAPE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _PASSWORD_HASH = re.compile(r"(\$(?:1|2[abxy]?|5|6|y|gy|7|sha1|md5)\$)[^:\s]+")
 _PRIVATE_KEY_BODY = re.compile(
-    r"(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)(.*?)(-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+    r"(-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----)(.*?)(-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
     re.DOTALL,
 )
 

@@ -128,6 +128,11 @@ def live_facts() -> LiveFacts:
     return build_live_facts
 
 
+def with_evidence(cases: list[Any]) -> list[Any]:
+    """The rows of a table (pytest.param, expected evidence last) that expect some evidence."""
+    return [case for case in cases if case.values[-1]]
+
+
 def evidence_text(outcome: Outcome) -> str:
     """All evidence of an outcome, one `source: text` line each, for substring assertions."""
     return "\n".join(f"{e.source}: {e.text}" for e in outcome.evidence)

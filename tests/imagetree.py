@@ -301,7 +301,9 @@ def build_compliant(root: Path, *, os_release_symlink: bool = False) -> ImageTre
     tree.write("/etc/group", GROUP)
     tree.write("/etc/hostname", "localhost.localdomain\n")
     tree.write("/etc/hosts", "127.0.0.1   localhost localhost.localdomain\n")
-    tree.write("/etc/fstab", "UUID=2d1b7c1e-6a5c-4f0e-9d3e-2f9a7b1c0d11 / xfs defaults,noatime 1 1\n")
+    tree.write(
+        "/etc/fstab", "UUID=2d1b7c1e-6a5c-4f0e-9d3e-2f9a7b1c0d11 / xfs defaults,noatime 1 1\n"
+    )
     tree.write(
         "/etc/crypttab",
         "# /etc/crypttab: mappings for encrypted partitions (none in this image)\n",

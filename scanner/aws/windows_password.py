@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from scanner.aws.errors import AwsError, describe
 
 RSA_BITS = 2048
+# Launch agents generate passwords of 8 characters or (much) more.
+_MIN_LENGTH = 4
 
 
 class PasswordTimeout(AwsError):
@@ -48,14 +50,16 @@ def decrypt_password_data(password_data_b64: str, private_key: rsa.RSAPrivateKey
         # many chosen ciphertexts, which this one-shot local decryption is not.
         plain = private_key.decrypt(ciphertext, padding.PKCS1v15())
     except ValueError:
+        plain = b""
+    # With implicit rejection (OpenSSL 3.2+), a wrong key yields random bytes instead of an
+    # error; EC2 passwords are printable ASCII, which random bytes almost never are.
+    password = plain.decode("ascii", errors="replace")
+    if len(password) < _MIN_LENGTH or not password.isprintable() or "\ufffd" in password:
         raise AwsError(
             "the password data could not be decrypted with the scan's key pair "
             "(was the instance launched with another key?)"
-        ) from None
-    try:
-        return plain.decode("utf-8")
-    except UnicodeDecodeError:
-        raise AwsError("the decrypted password is not text; the key pair does not match") from None
+        )
+    return password
 
 
 def wait_for_password(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import functools
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -136,6 +137,11 @@ class WinRMTransport:
             message_encryption="auto" if endpoint.https else message_encryption,
             # Channel binding ties NTLM to the TLS certificate; plain HTTP has none to bind to.
             send_cbt=endpoint.https if send_cbt is None else send_cbt,
+            # The CA bundle requests would take from the environment, passed explicitly (pywinrm
+            # warns about, and will drop, reading it itself).
+            ca_trust_path=os.environ.get("REQUESTS_CA_BUNDLE")
+            or os.environ.get("CURL_CA_BUNDLE")
+            or "legacy_requests",
             operation_timeout_sec=operation,
             read_timeout_sec=operation + max(1, int(connect_timeout_s)),
             proxy=None,

@@ -75,7 +75,8 @@ class ShadowEntry:
 def parse_shadow(text: str) -> list[ShadowEntry]:
     entries = []
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
+        # "+"/"-" lines are NIS compat entries, not accounts (as in parse_passwd).
+        if not line.strip() or line.startswith(("#", "+", "-")):
             continue
         fields = line.split(":")
         if len(fields) < 2:

@@ -82,11 +82,12 @@ MAX_MATCHES_PER_FILE = 20
 
 _GREP_PATTERN = (
     r"(AKIA|ASIA)[A-Z0-9]{16}"
-    r"|-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----"
+    r"|-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----"
     r"|[Aa][Ww][Ss]_[Ss][Ee][Cc][Rr][Ee][Tt]_[Aa][Cc][Cc][Ee][Ss][Ss]_[Kk][Ee][Yy]"
 )
 _ACCESS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
-_PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+# PEM/OpenSSH private keys, and OpenPGP secret keys ("PGP PRIVATE KEY BLOCK").
+_PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 # A secret access key is 40 base64 characters; the bare word appears in every SDK's source.
 _SECRET_KEY = re.compile(
     r"(?i)aws_secret_access_key[\"']?\s*[=:]\s*[\"']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])"

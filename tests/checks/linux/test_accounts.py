@@ -6,7 +6,7 @@ import pytest
 
 from checks.linux.accounts import default_user, passwords, root_password, sudo
 from scanner.model import Status
-from tests.factbuilders import LiveFacts, OfflineFacts, evidence_text, run
+from tests.factbuilders import LiveFacts, OfflineFacts, evidence_text, run, with_evidence
 
 SHADOW = "/etc/shadow"
 # Shaped like a real SHA-512 crypt hash; the salt and digest must never reach a report.
@@ -133,6 +133,12 @@ PASSWORDS_CASES = [
         f"{SHADOW}: 5 entries examined",
         id="all-locked-pass",
     ),
+    pytest.param(
+        shadow("root:*:::::::", "+::::::::"),
+        Status.PASS,
+        f"{SHADOW}: 2 entries examined",
+        id="nis-compat-line-is-not-an-account-with-an-empty-password",
+    ),
 ]
 
 
@@ -144,7 +150,7 @@ def test_passwords_status(
     assert outcome.status is status, outcome.summary
 
 
-@pytest.mark.parametrize(("text", "status", "evidence"), PASSWORDS_CASES)
+@pytest.mark.parametrize(("text", "status", "evidence"), with_evidence(PASSWORDS_CASES))
 def test_passwords_evidence_names_the_shadow_line(
     offline_facts: OfflineFacts, text: str, status: Status, evidence: str
 ) -> None:
@@ -211,7 +217,7 @@ def test_sudo_status_on_a_live_host(
     assert run(sudo, live_facts(**context)).status is status
 
 
-@pytest.mark.parametrize(("context", "status", "evidence"), SUDO_CASES)
+@pytest.mark.parametrize(("context", "status", "evidence"), with_evidence(SUDO_CASES))
 def test_sudo_evidence_says_how_root_was_or_was_not_reached(
     live_facts: LiveFacts, context: dict[str, object], status: Status, evidence: str
 ) -> None:

@@ -14,6 +14,7 @@ from tests.factbuilders import (
     evidence_text,
     probe_output,
     run,
+    with_evidence,
 )
 
 # Shaped like real credentials, but invented.
@@ -82,7 +83,7 @@ def test_shell_history_status_in_an_image(
     assert run(shell_history, offline_facts(tree)).status is status
 
 
-@pytest.mark.parametrize(("tree", "status", "evidence"), HISTORY_CASES)
+@pytest.mark.parametrize(("tree", "status", "evidence"), with_evidence(HISTORY_CASES))
 def test_shell_history_evidence_names_the_file_and_its_size(
     offline_facts: OfflineFacts, tree: dict[str, str], status: Status, evidence: str
 ) -> None:
@@ -186,7 +187,7 @@ def test_aws_credentials_status_in_an_image(
     assert outcome.status is status, outcome.summary
 
 
-@pytest.mark.parametrize(("tree", "status", "evidence"), AWS_CASES)
+@pytest.mark.parametrize(("tree", "status", "evidence"), with_evidence(AWS_CASES))
 def test_aws_credentials_evidence_names_the_file_and_line(
     offline_facts: OfflineFacts, tree: dict[str, str], status: Status, evidence: str
 ) -> None:
@@ -292,7 +293,7 @@ def test_private_keys_status_in_an_image(
     assert outcome.status is status, outcome.summary
 
 
-@pytest.mark.parametrize(("tree", "status", "evidence"), PRIVATE_KEY_CASES)
+@pytest.mark.parametrize(("tree", "status", "evidence"), with_evidence(PRIVATE_KEY_CASES))
 def test_private_keys_evidence_names_the_file_and_line(
     offline_facts: OfflineFacts, tree: dict[str, str], status: Status, evidence: str
 ) -> None:

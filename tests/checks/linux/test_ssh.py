@@ -19,7 +19,14 @@ from scanner.facts.base import ProbeOutput
 from scanner.facts.linux.ssh import AUTHORIZED_KEYS, HOST_KEYS, SSHD_EFFECTIVE
 from scanner.facts.linux.system import FIREWALL, LISTENERS
 from scanner.model import Status
-from tests.factbuilders import LiveFacts, OfflineFacts, evidence_text, probe_output, run
+from tests.factbuilders import (
+    LiveFacts,
+    OfflineFacts,
+    evidence_text,
+    probe_output,
+    run,
+    with_evidence,
+)
 
 SSHD_CONFIG = "/etc/ssh/sshd_config"
 PASSWD = "root:x:0:0:root:/root:/bin/bash\nalice:x:1001:1001::/home/alice:/bin/bash\n"
@@ -79,6 +86,7 @@ SSHD_T_FAILED = probe_output(
     rc=255,
     stderr="sshd: no hostkeys available -- exiting.",
 )
+SSHD_MISSING = probe_output("", rc=127, stderr="sshd is not installed")
 
 
 # --- linux.ssh.password-authentication ------------------------------------------------------
@@ -155,7 +163,7 @@ def test_password_authentication_status_from_the_image_sshd_config(
     assert outcome.status is status, outcome.summary
 
 
-@pytest.mark.parametrize(("config", "status", "evidence"), OFFLINE_PASSWORD_CASES)
+@pytest.mark.parametrize(("config", "status", "evidence"), with_evidence(OFFLINE_PASSWORD_CASES))
 def test_password_authentication_evidence_names_the_deciding_config_line(
     offline_facts: OfflineFacts, config: str, status: Status, evidence: str
 ) -> None:
@@ -241,6 +249,15 @@ LIVE_PASSWORD_CASES = [
     ),
     pytest.param(
         {
+            "files": {SSHD_CONFIG: "PasswordAuthentication yes\n"},
+            "outputs": {SSHD_EFFECTIVE: SSHD_MISSING},
+        },
+        Status.FAIL,
+        f"{SSHD_CONFIG}:1: PasswordAuthentication yes",
+        id="sshd-t-printing-no-section-falls-back-to-the-copied-config",
+    ),
+    pytest.param(
+        {
             "files": {
                 SSHD_CONFIG: "PasswordAuthentication no\n"
                 "Match Address 10.0.5.0/24\n  PasswordAuthentication yes\n"
@@ -274,7 +291,7 @@ def test_password_authentication_status_on_a_live_host(
     assert outcome.status is status, outcome.summary
 
 
-@pytest.mark.parametrize(("live", "status", "evidence"), LIVE_PASSWORD_CASES)
+@pytest.mark.parametrize(("live", "status", "evidence"), with_evidence(LIVE_PASSWORD_CASES))
 def test_password_authentication_evidence_on_a_live_host_names_the_command_or_line(
     live_facts: LiveFacts, live: dict[str, Any], status: Status, evidence: str
 ) -> None:
@@ -338,7 +355,7 @@ def test_root_login_status_from_the_image_sshd_config(
     assert outcome.status is status, outcome.summary
 
 
-@pytest.mark.parametrize(("config", "status", "evidence"), OFFLINE_ROOT_LOGIN_CASES)
+@pytest.mark.parametrize(("config", "status", "evidence"), with_evidence(OFFLINE_ROOT_LOGIN_CASES))
 def test_root_login_evidence_names_the_deciding_config_line(
     offline_facts: OfflineFacts, config: str, status: Status, evidence: str
 ) -> None:
@@ -376,7 +393,7 @@ def test_root_login_status_on_a_live_host(
     assert outcome.status is status, outcome.summary
 
 
-@pytest.mark.parametrize(("output", "status", "evidence"), LIVE_ROOT_LOGIN_CASES)
+@pytest.mark.parametrize(("output", "status", "evidence"), with_evidence(LIVE_ROOT_LOGIN_CASES))
 def test_root_login_evidence_on_a_live_host_names_the_sshd_t_connection(
     live_facts: LiveFacts, output: str, status: Status, evidence: str
 ) -> None:
@@ -448,7 +465,7 @@ def test_authorized_keys_status_in_an_image(
     assert outcome.status is status, outcome.summary
 
 
-@pytest.mark.parametrize(("tree", "status", "evidence"), OFFLINE_KEY_CASES)
+@pytest.mark.parametrize(("tree", "status", "evidence"), with_evidence(OFFLINE_KEY_CASES))
 def test_authorized_keys_evidence_names_the_file_and_line(
     offline_facts: OfflineFacts, tree: dict[str, str], status: Status, evidence: str
 ) -> None:
@@ -512,7 +529,7 @@ def test_authorized_keys_status_on_a_live_host(
     assert outcome.status is status, outcome.summary
 
 
-@pytest.mark.parametrize(("files", "status", "evidence"), LIVE_KEY_CASES)
+@pytest.mark.parametrize(("files", "status", "evidence"), with_evidence(LIVE_KEY_CASES))
 def test_authorized_keys_evidence_on_a_live_host_names_the_file_and_line(
     live_facts: LiveFacts, files: dict[str, str], status: Status, evidence: str
 ) -> None:
@@ -659,7 +676,7 @@ def test_listening_status_on_a_live_host(
     assert outcome.status is status, outcome.summary
 
 
-@pytest.mark.parametrize(("tcp", "firewall", "status", "evidence"), LISTENING_CASES)
+@pytest.mark.parametrize(("tcp", "firewall", "status", "evidence"), with_evidence(LISTENING_CASES))
 def test_listening_evidence_names_the_socket_table_or_firewall_rule(
     live_facts: LiveFacts, tcp: str, firewall: str, status: Status, evidence: str
 ) -> None:

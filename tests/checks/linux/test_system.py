@@ -19,15 +19,47 @@ from tests.factbuilders import (
     evidence_text,
     probe_output,
     run,
+    with_evidence,
 )
 
 SCAN_DATE = "2026-11-27"
 
-CENTOS_7 = 'NAME="CentOS Linux"\nVERSION="7 (Core)"\nID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="7"\nPRETTY_NAME="CentOS Linux 7 (Core)"\n'
-AL2 = 'NAME="Amazon Linux"\nVERSION="2"\nID="amzn"\nVERSION_ID="2"\nPRETTY_NAME="Amazon Linux 2"\n'
-AL2023 = 'NAME="Amazon Linux"\nVERSION="2023"\nID="amzn"\nID_LIKE="fedora"\nVERSION_ID="2023"\nPRETTY_NAME="Amazon Linux 2023.6.20241212"\n'
-UBUNTU_2404 = 'PRETTY_NAME="Ubuntu 24.04.1 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\nID=ubuntu\nID_LIKE=debian\n'
-UNKNOWN = 'NAME="Hobby OS"\nID=hobbyos\nVERSION_ID="1.0"\nPRETTY_NAME="Hobby OS 1.0"\n'
+CENTOS_7 = """\
+NAME="CentOS Linux"
+VERSION="7 (Core)"
+ID="centos"
+ID_LIKE="rhel fedora"
+VERSION_ID="7"
+PRETTY_NAME="CentOS Linux 7 (Core)"
+"""
+AL2 = """\
+NAME="Amazon Linux"
+VERSION="2"
+ID="amzn"
+VERSION_ID="2"
+PRETTY_NAME="Amazon Linux 2"
+"""
+AL2023 = """\
+NAME="Amazon Linux"
+VERSION="2023"
+ID="amzn"
+ID_LIKE="fedora"
+VERSION_ID="2023"
+PRETTY_NAME="Amazon Linux 2023.6.20241212"
+"""
+UBUNTU_2404 = """\
+PRETTY_NAME="Ubuntu 24.04.1 LTS"
+NAME="Ubuntu"
+VERSION_ID="24.04"
+ID=ubuntu
+ID_LIKE=debian
+"""
+UNKNOWN = """\
+NAME="Hobby OS"
+ID=hobbyos
+VERSION_ID="1.0"
+PRETTY_NAME="Hobby OS 1.0"
+"""
 
 
 # --- linux.os.supported -----------------------------------------------------------------------
@@ -87,7 +119,7 @@ def test_os_supported_status_on_the_scan_date(
     assert outcome.status is status, outcome.summary
 
 
-@pytest.mark.parametrize(("os_release", "scan_date", "status", "evidence"), OS_CASES)
+@pytest.mark.parametrize(("os_release", "scan_date", "status", "evidence"), with_evidence(OS_CASES))
 def test_os_supported_evidence_names_the_release_file_and_the_table(
     offline_facts: OfflineFacts, os_release: str, scan_date: str, status: Status, evidence: str
 ) -> None:
@@ -266,7 +298,7 @@ def test_packages_up_to_date_status(
     assert outcome.status is status, outcome.summary
 
 
-@pytest.mark.parametrize(("output", "status", "evidence"), UPDATE_CASES)
+@pytest.mark.parametrize(("output", "status", "evidence"), with_evidence(UPDATE_CASES))
 def test_packages_up_to_date_evidence_names_the_package_manager_and_update(
     live_facts: LiveFacts, output: str, status: Status, evidence: str
 ) -> None:
@@ -344,7 +376,7 @@ def test_filesystem_unencrypted_status_from_the_image_crypttab(
     assert outcome.status is status
 
 
-@pytest.mark.parametrize(("crypttab", "status", "evidence"), CRYPTTAB_CASES)
+@pytest.mark.parametrize(("crypttab", "status", "evidence"), with_evidence(CRYPTTAB_CASES))
 def test_filesystem_unencrypted_evidence_names_the_crypttab_line(
     offline_facts: OfflineFacts, crypttab: str, status: Status, evidence: str
 ) -> None:
@@ -389,7 +421,7 @@ def test_filesystem_unencrypted_status_from_live_lsblk(
     assert outcome.status is status
 
 
-@pytest.mark.parametrize(("lsblk", "status", "evidence"), LSBLK_CASES)
+@pytest.mark.parametrize(("lsblk", "status", "evidence"), with_evidence(LSBLK_CASES))
 def test_filesystem_unencrypted_evidence_names_the_lsblk_device(
     live_facts: LiveFacts, lsblk: str, status: Status, evidence: str
 ) -> None:
@@ -446,7 +478,7 @@ def test_cloud_init_clean_status_in_an_image(
     assert run(cloud_init_clean, offline_facts(tree)).status is status
 
 
-@pytest.mark.parametrize(("tree", "status", "evidence"), CLOUD_INIT_CASES)
+@pytest.mark.parametrize(("tree", "status", "evidence"), with_evidence(CLOUD_INIT_CASES))
 def test_cloud_init_clean_evidence_names_the_leftover_path(
     offline_facts: OfflineFacts, tree: dict[str, str], status: Status, evidence: str
 ) -> None:

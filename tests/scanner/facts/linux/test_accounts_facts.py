@@ -63,6 +63,11 @@ def test_parse_shadow_reads_user_password_field_and_line_number() -> None:
     ]
 
 
+@pytest.mark.parametrize("line", ["+::::::::", "+@admins::::::::", "-olduser::::::::"])
+def test_parse_shadow_skips_nis_compat_lines_as_parse_passwd_does(line: str) -> None:
+    assert parse_shadow(f"{line}\nroot:*:::\n") == [ShadowEntry("root", "*", 2)]
+
+
 def test_parse_shadow_skips_a_line_without_a_password_field() -> None:
     assert parse_shadow("garbage\nroot::::\n") == [ShadowEntry("root", "", 2)]
 
