@@ -289,7 +289,8 @@ def build_compliant(root: Path, *, os_release_symlink: bool = False) -> ImageTre
     """Write an image root that passes every offline check; returns it for mutation.
 
     With `os_release_symlink`, /etc/os-release is the usual `../usr/lib/os-release` symlink
-    instead of a regular file.
+    instead of a regular file. The release is Amazon Linux 2023, which the bundled end-of-life
+    table supports until 2029-06-30: after that day the baseline needs a newer release.
     """
     tree = ImageTree(root)
     root.mkdir(parents=True, exist_ok=True)

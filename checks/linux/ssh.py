@@ -183,10 +183,10 @@ def authorized_keys(facts: Facts) -> Outcome:
     )
 
 
-def _judge_rules(evaluate: Callable[[], FirewallVerdict]) -> FirewallVerdict:
+def _judge_rules(evaluate: Callable[..., FirewallVerdict], *args: object) -> FirewallVerdict:
     """A verdict, or "cannot tell" when the rules are in a form the evaluator cannot read."""
     try:
-        return evaluate()
+        return evaluate(*args)
     except ValueError as exc:
         return FirewallVerdict(None, f"unreadable rules: {exc}")
 
@@ -212,32 +212,28 @@ def _firewall_verdicts(facts: Facts, port: int) -> list[tuple[str, FirewallVerdi
             said = dump.outputs.get(name, "").strip().splitlines()
             reason = f"{command} failed (exit {code})" + (f": {said[-1]}" if said else "")
             verdicts.append((command, FirewallVerdict(None, reason)))
+    readable = {
+        "iptables -S": dump.codes.get("iptables") == "0"
+        and bool(dump.outputs.get("iptables", "").strip()),
+        "nft -j list ruleset": dump.codes.get("nft") == "0"
+        and bool(dump.outputs.get("nft", "").strip()),
+        "ufw status verbose": dump.codes.get("ufw") == "0"
+        and "status: active" in dump.outputs.get("ufw", "").lower(),
+    }
+    evaluators = {
+        "iptables -S": (evaluate_iptables, dump.outputs.get("iptables", "")),
+        "nft -j list ruleset": (evaluate_nftables, dump.outputs.get("nft", "")),
+        "ufw status verbose": (evaluate_ufw, dump.outputs.get("ufw", "")),
+    }
     for source in VETTING_SOURCES:
-        if dump.codes.get("iptables") == "0" and dump.outputs.get("iptables", "").strip():
-            verdicts.append(
-                (
-                    f"iptables -S (from {source})",
-                    evaluate_iptables(dump.outputs["iptables"], source, port),
+        for command, (evaluate, rules) in evaluators.items():
+            if readable[command]:
+                verdicts.append(
+                    (f"{command} (from {source})", _judge_rules(evaluate, rules, source, port))
                 )
-            )
-        if dump.codes.get("nft") == "0" and dump.outputs.get("nft", "").strip():
-            verdicts.append(
-                (
-                    f"nft -j list ruleset (from {source})",
-                    evaluate_nftables(dump.outputs["nft"], source, port),
-                )
-            )
-        if dump.codes.get("ufw") == "0" and "status: active" in dump.outputs.get("ufw", "").lower():
-            verdicts.append(
-                (
-                    f"ufw status verbose (from {source})",
-                    evaluate_ufw(dump.outputs["ufw"], source, port),
-                )
-            )
     if dump.codes.get("firewalld") == "0":
-        verdicts.append(
-            ("firewall-cmd --list-all", evaluate_firewalld(dump.outputs.get("firewalld", ""), port))
-        )
+        zone = dump.outputs.get("firewalld", "")
+        verdicts.append(("firewall-cmd --list-all", _judge_rules(evaluate_firewalld, zone, port)))
     return verdicts
 
 

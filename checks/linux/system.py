@@ -7,7 +7,7 @@ from datetime import date
 from checks.evidence import line
 from checks.policies import policy
 from scanner.eol import support_on
-from scanner.facts.base import Facts
+from scanner.facts.base import Facts, Mode
 from scanner.facts.linux.system import CLOUD_INIT_STATE, ENCRYPTED_FS, OS_RELEASE, PENDING_UPDATES
 from scanner.model import Outcome, Platform, Severity, Status
 from scanner.registry import check
@@ -108,6 +108,13 @@ def filesystem_unencrypted(facts: Facts) -> Outcome:
     evidence += [line("lsblk", device) for device in state.encrypted_devices]
     if evidence:
         return Outcome(Status.FAIL, "encrypted file systems are configured", tuple(evidence))
+    if facts.context.mode is Mode.LIVE and not state.inspected_devices:
+        # crypttab alone misses volumes unlocked by other means (e.g. clevis, manual cryptsetup).
+        return Outcome(
+            Status.WARN,
+            "no /etc/crypttab entries, but lsblk could not list the block devices",
+            (line("lsblk", "failed or not installed"),),
+        )
     basis = "/etc/crypttab and lsblk" if state.inspected_devices else "/etc/crypttab"
     return Outcome(Status.PASS, f"no encrypted file systems ({basis})", ())
 

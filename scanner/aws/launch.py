@@ -16,6 +16,7 @@ from scanner.cancel import NEVER, Cancel
 # Where the scanner learns its public address when no --allow-cidr is given (as the EC2 console
 # does for "My IP").
 CHECKIP_URL = "https://checkip.amazonaws.com"
+_BAD_SUBNET_CODES = {"InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"}
 
 
 def choose_instance_type(image: dict[str, Any], windows: bool) -> str:
@@ -77,7 +78,10 @@ def find_subnet(client: Any, subnet_id: str | None) -> Network:
     except AwsError:
         raise
     except Exception as exc:
-        raise describe(exc, "finding a subnet") from None
+        error = describe(exc, "finding a subnet")
+        # A --subnet-id that does not exist is bad input (exit 2), as a bad AMI id is.
+        error.usage = bool(subnet_id) and error.code in _BAD_SUBNET_CODES
+        raise error from None
     subnet = sorted(subnets, key=lambda s: s.get("AvailabilityZone", ""))[0]
     return Network(
         subnet["SubnetId"],

@@ -145,12 +145,6 @@ class TreeCase:
     # check id -> text(s) that must appear in its evidence (the reason, not just the status)
     evidence: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
     os_release_symlink: bool = False
-    # Why amiscan gets this case wrong today (the test is a strict xfail until it is fixed).
-    known_bug: str = ""
-
-    def param(self) -> Any:
-        marks = [pytest.mark.xfail(strict=True, reason=self.known_bug)] if self.known_bug else []
-        return pytest.param(self, id=self.name, marks=marks)
 
     def expected_evidence(self) -> list[tuple[str, str]]:
         return [
@@ -545,8 +539,6 @@ VARIANT_CASES = [
         _pgp_private_key,
         {"linux.secrets.private-keys": "fail"},
         {"linux.secrets.private-keys": "/root/.gnupg/release-signing.asc"},
-        known_bug="scanner/facts/linux/secrets.py: the private-key pattern "
-        "`-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----` misses `-----BEGIN PGP PRIVATE KEY BLOCK-----`",
     ),
     TreeCase(
         "authorized-keys2-options-custom-file-and-service-home",
@@ -635,7 +627,7 @@ def _dotdot_escapes(tree: ImageTree, outside: Path) -> None:
 
 
 def _symlink_loops(tree: ImageTree, outside: Path) -> None:
-    tree.symlink("/etc/shadow", "shadow")
+    tree.symlink("/etc/shadow", "/etc/shadow")
     tree.symlink("/root/.bash_history", "/root/.bash_history")
     tree.symlink("/etc/os-release", "os-release.alt")
     tree.symlink("/etc/os-release.alt", "/etc/os-release")
@@ -1066,7 +1058,7 @@ def _assert_statuses(scan: Scan, case: TreeCase) -> None:
 # A compliant image, and one problem at a time
 
 
-@pytest.mark.parametrize("case", [c.param() for c in [*ROW_CASES, *VARIANT_CASES]])
+@pytest.mark.parametrize("case", [*ROW_CASES, *VARIANT_CASES], ids=lambda c: c.name)
 def test_each_image_problem_fails_or_warns_exactly_its_own_check(
     scans: dict[str, Scan], case: TreeCase
 ) -> None:

@@ -154,7 +154,9 @@ def _from_config(
     for user in users:
         groups = user_groups(g.files, user)
         for addr in addrs:
-            effective = config.effective(ConnectionInfo(user=user, addr=addr, groups=groups, lport=g.context.scan_port))
+            effective = config.effective(
+                ConnectionInfo(user=user, addr=addr, groups=groups, lport=g.context.scan_port)
+            )
             settings = {key: effective.get(key) for key in _JUDGED}
             views.append(SshdView(user, addr, settings, "sshd_config"))
     return views
@@ -375,12 +377,16 @@ def _configured_key_files(g: Gathered) -> list[str]:
         passwd = g.get(PASSWD)
     except (FactUnavailable, FactFailed):
         return []
+    # Match blocks may point AuthorizedKeysFile elsewhere for some vetting addresses.
+    addresses = vetting_addresses(config)
     paths = []
     for entry in passwd:
         if not entry.home:
             continue
-        effective = config.effective(ConnectionInfo(user=entry.name, addr="10.0.0.1"))
-        tokens = effective.get("authorizedkeysfile").values
+        tokens: dict[str, None] = {}
+        for addr in addresses:
+            info = ConnectionInfo(user=entry.name, addr=addr, lport=g.context.scan_port)
+            tokens.update(dict.fromkeys(config.effective(info).get("authorizedkeysfile").values))
         paths += [_expand_key_file(t, entry) for t in tokens if t.lower() != "none"]
     return paths
 
