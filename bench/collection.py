@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scanner.collect import LiveSettings, build_script, parse_output  # noqa: E402
-from scanner.facts.base import Mode  # noqa: E402
-from scanner.linux import linux_checks, needed_facts  # noqa: E402
-from scanner.registry import Check, load_checks  # noqa: E402
-from scanner.transports.ssh import Credentials, HostKeyPolicy, SSHTransport  # noqa: E402
-from tests.sshd import start_sshd  # noqa: E402
+from scanner.collect import LiveSettings, build_script, parse_output
+from scanner.facts.base import Mode
+from scanner.linux import linux_checks, needed_facts
+from scanner.registry import Check, load_checks
+from scanner.transports.ssh import Credentials, HostKeyPolicy, SSHTransport
+from tests.sshd import start_sshd
 
 SLOW_CHECKS = ("linux.secrets.", "linux.packages.")
 

@@ -181,6 +181,13 @@ def main() -> None:
     show_default=True,
     help="SSH port to scan.",
 )
+@click.option(
+    "--winrm-port",
+    type=click.IntRange(1, 65535),
+    default=5985,
+    show_default=True,
+    help="WinRM port of a Windows AMI's instance.",
+)
 @click.option("--key-name", help="Use this existing key pair (with -i) instead of a temporary one.")
 @click.option(
     "--keep-instance",
@@ -226,6 +233,7 @@ def scan_command(
     address: str,
     allow_cidr: str | None,
     scan_port: int,
+    winrm_port: int,
     key_name: str | None,
     keep_instance: bool,
     no_launch: bool,
@@ -269,6 +277,7 @@ def scan_command(
         address=address,
         allow_cidr=allow_cidr,
         scan_port=scan_port,
+        winrm_port=winrm_port,
         key_name=key_name,
         keep_instance=keep_instance,
         no_launch=no_launch,
@@ -478,7 +487,11 @@ def report_command(
 @main.command("cleanup")
 @click.option("--region", help="AWS Region to sweep (default: the profile's or AWS_REGION).")
 @click.option("--profile", help="AWS named profile.")
-@click.option("--older-than", metavar="DURATION", help="Only what was created longer ago than this (30m, 2h, 1d).")
+@click.option(
+    "--older-than",
+    metavar="DURATION",
+    help="Only what was created longer ago than this (30m, 2h, 1d).",
+)
 @click.option("--scan-id", help="Only what one scan created (its id is in the report).")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 @click.option("--poll-interval", type=click.FloatRange(min=0.05), default=2.0, hidden=True)
@@ -500,7 +513,9 @@ def cleanup_command(
         raise UsageProblem(f"--older-than: {exc}") from None
     try:
         client = ec2_client(make_session(profile, region))
-        result = sweep(client, older_than=age, scan_id=scan_id, dry_run=dry_run, poll_s=poll_interval)
+        result = sweep(
+            client, older_than=age, scan_id=scan_id, dry_run=dry_run, poll_s=poll_interval
+        )
     except AwsError as exc:
         if exc.usage:
             raise UsageProblem(str(exc)) from None
@@ -510,7 +525,9 @@ def cleanup_command(
     for leftover in result.found:
         if dry_run or leftover in result.deleted:
             created = leftover.created_at.isoformat() if leftover.created_at else "unknown time"
-            click.echo(f"{verb} {leftover.kind} {leftover.id} (scan {leftover.scan_id}, created {created})")
+            click.echo(
+                f"{verb} {leftover.kind} {leftover.id} (scan {leftover.scan_id}, created {created})"
+            )
     for problem in result.problems:
         click.echo(f"amiscan: {problem}", err=True)
     if not result.found:

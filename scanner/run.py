@@ -18,6 +18,7 @@ from scanner import __version__
 from scanner.cancel import NEVER, Cancel
 from scanner.facts.base import Facts
 from scanner.model import (
+    Evidence,
     Outcome,
     Phase,
     Report,
@@ -27,6 +28,7 @@ from scanner.model import (
     TargetInfo,
     Verdict,
 )
+from scanner.redact import redact
 from scanner.registry import Check
 
 log = logging.getLogger(__name__)
@@ -91,8 +93,10 @@ class ScanRun:
             title=item.title,
             severity=item.severity,
             status=outcome.status,
-            summary=outcome.summary,
-            evidence=outcome.evidence,
+            summary=redact(outcome.summary),
+            # Every check's evidence is redacted here too, so that a plug-in which builds
+            # Evidence by hand cannot put a secret into any report format.
+            evidence=tuple(Evidence(e.source, redact(e.text)) for e in outcome.evidence),
             remediation=item.remediation,
             policy=item.policy,
             rationale=item.rationale,

@@ -21,6 +21,7 @@ DEFAULT_COLLECT_TIMEOUT_S = 600.0
 
 
 def windows_checks(checks: list[Check]) -> list[Check]:
+    """The Windows checks among the selected ones."""
     return [c for c in checks if c.platform is Platform.WINDOWS]
 
 

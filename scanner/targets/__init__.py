@@ -36,6 +36,8 @@ def resolve_target(text: str, options: ScanOptions, winrm: WinRMSettings | None 
     if text.startswith("dir:"):
         from scanner.targets.directory import DirectoryTarget
 
+        if not text[4:]:
+            raise TargetError("dir: needs the path of an image root, e.g. dir:/mnt/image")
         return DirectoryTarget(Path(text[4:]))
     if Path(text).is_dir():
         from scanner.targets.directory import DirectoryTarget

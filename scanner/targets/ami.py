@@ -17,6 +17,7 @@ from typing import Any
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from scanner.aws.console import host_key_fingerprints
@@ -55,9 +56,11 @@ class LaunchKey:
     """The key the scanner logs in with, and the key pair name EC2 knows it by."""
 
     key_name: str | None
-    private_key: paramiko.PKey
+    private_key: paramiko.PKey | None
     public_line: str
     pem: bytes = b""
+    # Windows: the RSA key that decrypts GetPasswordData.
+    rsa_key: rsa.RSAPrivateKey | None = None
 
 
 def generate_ed25519() -> tuple[paramiko.PKey, str, bytes]:
@@ -156,6 +159,8 @@ class AmiTarget:
         )
         self.platform = "windows" if windows else "linux"
         run.platform = self.platform
+        # Only now is the platform known: the other platform's checks do not apply.
+        run.checks = [c for c in run.checks if c.platform.value in ("image", self.platform)]
         run.details.update(
             {
                 "name": image.get("Name"),
@@ -194,14 +199,15 @@ class AmiTarget:
         windows = self.platform == "windows"
         resources = ScanResources(client, new_scan_id(), poll_s=options.poll_interval_s)
         run.details["scan_id"] = resources.scan_id
-        keep = False
+        # --keep-instance keeps it whatever happens: a failed scan is what one debugs.
+        keep = options.keep_instance
         launch_key: LaunchKey | None = None
         try:
             with run.phase("launched", "Launching a temporary instance"):
                 network = find_subnet(client, options.subnet_id)
                 run.cancel.check()
                 launch_key = self._launch_key(resources, options, windows)
-                ports = [options.scan_port] if not windows else [5985, 3389]
+                ports = [options.winrm_port, 3389] if windows else [options.scan_port]
                 cidr = self._scanner_cidr(options, network)
                 group = resources.create_security_group(network.vpc_id, ports, cidr)
                 instance_type = options.instance_type or choose_instance_type(image, windows)
@@ -221,7 +227,6 @@ class AmiTarget:
                 )
                 run.details["instance_id"] = instance_id
             scan_instance(self, client, run, options, context, resources, launch_key)
-            keep = options.keep_instance
         except AwsError as exc:
             if exc.usage:
                 raise TargetError(str(exc)) from None
@@ -255,15 +260,19 @@ class AmiTarget:
     ) -> LaunchKey:
         if options.key_name:
             assert options.identity_file is not None  # checked in __init__
-            key = load_private_key(options.identity_file)
             resources.key_name = options.key_name
+            if windows:
+                return LaunchKey(
+                    options.key_name, None, "", rsa_key=load_rsa_key(options.identity_file)
+                )
+            key = load_private_key(options.identity_file)
             return LaunchKey(options.key_name, key, f"{key.get_name()} {key.get_base64()}")
         if windows:
             from scanner.aws.windows_password import generate_rsa_key_pair
 
             rsa_private, public_line = generate_rsa_key_pair()
             name = resources.import_key_pair(public_line)
-            return LaunchKey(name, paramiko.RSAKey(key=rsa_private), public_line)
+            return LaunchKey(name, None, public_line, rsa_key=rsa_private)
         key, public_line, pem = generate_ed25519()
         name = resources.import_key_pair(public_line)
         return LaunchKey(name, key, public_line, pem)
@@ -340,6 +349,7 @@ class AmiTarget:
             )
         pinned = self._console_fingerprints(client, resources.instance_id)
         users = (options.user,) if options.user else DEFAULT_USERS
+        assert key.private_key is not None  # Linux launches always carry an SSH key
         credentials = Credentials(keys=[key.private_key], use_agent=False, use_default_keys=False)
         with run.phase("logged in", "Logging in"):
             transport = self._login_until(
@@ -427,6 +437,27 @@ class AmiTarget:
             f"Delete everything it created with: amiscan cleanup --region {self.region} --scan-id {resources.scan_id}"
         )
         run.notes.append(" ".join(lines))
+
+
+def load_rsa_key(path: Path) -> rsa.RSAPrivateKey:
+    """The RSA private key of an existing Windows key pair (PEM or OpenSSH format)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TargetError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        key = (
+            serialization.load_ssh_private_key(data, password=None)
+            if b"OPENSSH PRIVATE KEY" in data
+            else serialization.load_pem_private_key(data, password=None)
+        )
+    except (ValueError, TypeError) as exc:
+        raise TargetError(f"{path} is not an unencrypted private key: {exc}") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise TargetError(
+            f"{path} is not an RSA key; Windows passwords are encrypted with RSA key pairs"
+        )
+    return key
 
 
 def write_private_key(pem: bytes, scan_id: str) -> Path:

@@ -28,6 +28,7 @@ class ScanOptions:
     address: str = "public"
     allow_cidr: str | None = None
     scan_port: int = 22
+    winrm_port: int = 5985
     key_name: str | None = None
     keep_instance: bool = False
     no_launch: bool = False

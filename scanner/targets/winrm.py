@@ -72,6 +72,8 @@ def probe_ports(
 
 
 class WinRMTarget:
+    """A running Windows host reached over WinRM, logged in to with a password."""
+
     platform = "windows"
 
     def __init__(
@@ -91,6 +93,7 @@ class WinRMTarget:
         self.id = url
 
     def scan(self, run: ScanRun, options: ScanOptions) -> None:
+        """Log in, try the ports from outside, then collect and judge in one round trip."""
         from scanner.transports.base import TransportError
         from scanner.transports.winrm import WinRMEndpoint, WinRMTransport
         from scanner.windows import scan_live_windows

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 import requests
+from spnego.exceptions import SpnegoError
 from winrm.exceptions import (
     InvalidCredentialsError,
     WinRMError,
@@ -71,6 +72,10 @@ def command_line() -> tuple[str, list[str]]:
         "-NoLogo",
         "-NoProfile",
         "-NonInteractive",
+        # The probes' runspaces load system modules (NetSecurity, CimCmdlets); a Restricted
+        # or AllSigned machine policy must not stop that. Group Policy still overrides it.
+        "-ExecutionPolicy",
+        "Bypass",
         "-EncodedCommand",
         encoded_command(BOOTSTRAP),
     ]
@@ -116,7 +121,7 @@ class WinRMTransport:
         connect_timeout_s: float = 15.0,
         operation_timeout_s: int = 20,
         validate_certificate: bool = True,
-        message_encryption: Literal["auto", "always", "never"] = "auto",
+        message_encryption: Literal["auto", "always"] = "auto",
         send_cbt: bool | None = None,
     ) -> None:
         self.endpoint = endpoint
@@ -133,8 +138,8 @@ class WinRMTransport:
             username=user,
             password=password,
             server_cert_validation="validate" if validate_certificate else "ignore",
-            # Over HTTP the only protection is NTLM sealing: never fall back to plaintext.
-            message_encryption="auto" if endpoint.https else message_encryption,
+            # Over HTTP the only protection is NTLM sealing, so there is no "never" here.
+            message_encryption=message_encryption,
             # Channel binding ties NTLM to the TLS certificate; plain HTTP has none to bind to.
             send_cbt=endpoint.https if send_cbt is None else send_cbt,
             # The CA bundle requests would take from the environment, passed explicitly (pywinrm
@@ -144,6 +149,7 @@ class WinRMTransport:
             or "legacy_requests",
             operation_timeout_sec=operation,
             read_timeout_sec=operation + max(1, int(connect_timeout_s)),
+            # Environment proxies are not used: the scanner reaches the host directly.
             proxy=None,
         )
         self._shell_id: str | None = None
@@ -182,6 +188,8 @@ class WinRMTransport:
         except PermissionError as exc:
             # requests-ntlm: the server answered 401 without an NTLM challenge.
             raise AuthError(f"WinRM at {self._where()} refused NTLM: {exc}") from None
+        except SpnegoError as exc:
+            raise AuthError(f"NTLM with {self._where()} failed: {exc}") from None
         except requests.exceptions.RequestException as exc:
             raise _request_error(exc, self._where(), self._protocol.read_timeout_sec) from None
         except WSManFaultError as exc:
@@ -196,6 +204,7 @@ class WinRMTransport:
     # -- running ----------------------------------------------------------------------------
 
     def run_script(self, script: str, timeout_s: float) -> CommandResult:
+        """Run `script` as the one command of this scan; stop waiting after `timeout_s`."""
         if self._shell_id is None:
             raise ConnectError(f"not connected to {self._where()}")
         shell_id = self._shell_id
@@ -258,6 +267,7 @@ class WinRMTransport:
                 )
 
     def close(self) -> None:
+        """Close the shell (and its HTTP session); errors are only logged."""
         if self._shell_id is None:
             return
         shell_id, self._shell_id = self._shell_id, None

@@ -355,13 +355,6 @@ ROW_CASES = [
         {"linux.os.supported": "/etc/os-release: ID=centos VERSION_ID=7"},
     ),
     TreeCase(
-        "os-release-centos-7-behind-symlink",
-        _centos_7,
-        {"linux.os.supported": "fail"},
-        {"linux.os.supported": "/etc/os-release: ID=centos VERSION_ID=7"},
-        os_release_symlink=True,
-    ),
-    TreeCase(
         "cloud-init-instance-state",
         _cloud_init_state,
         {"linux.cloud-init.clean": "fail"},

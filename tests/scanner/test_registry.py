@@ -76,7 +76,7 @@ def test_a_plugin_that_fails_to_import_is_named_in_the_error(tmp_path: Path) -> 
     sys.path.insert(0, str(site))
     importlib.invalidate_caches()
     try:
-        with pytest.raises(RegistryError, match="broken_checks.*does_not_exist"):
+        with pytest.raises(RegistryError, match=r"broken_checks.*does_not_exist"):
             load_checks()
     finally:
         sys.path.remove(str(site))
@@ -108,7 +108,7 @@ def test_selection_by_prefix_and_skip() -> None:
 
 def test_selecting_an_unknown_id_is_an_error() -> None:
     available = {"linux.ssh.a": _dummy("linux.ssh.a")}
-    with pytest.raises(KeyError, match="linux.nope"):
+    with pytest.raises(KeyError, match=r"linux\.nope"):
         select_checks(available, only=["linux.nope"])
 
 

@@ -47,6 +47,8 @@ ConvertTo-Json -Compress -Depth 4 -InputObject ([ordered]@{
 
 @dataclass(frozen=True)
 class LocalUser:
+    """A local account (Win32_UserAccount)."""
+
     name: str
     sid: str
     disabled: bool
@@ -58,6 +60,8 @@ class LocalUser:
 
 @dataclass(frozen=True)
 class GroupMember:
+    """A member of a local group, as ADSI lists it (user or group, local or not)."""
+
     name: str
     sid: str
     kind: str
@@ -65,6 +69,8 @@ class GroupMember:
 
 @dataclass(frozen=True)
 class LocalAccounts:
+    """Local accounts and the members of the two groups the checks judge."""
+
     users: tuple[LocalUser, ...]
     guests: tuple[GroupMember, ...]
     remote_desktop_users: tuple[GroupMember, ...]
@@ -82,6 +88,7 @@ def _members(raw: Any) -> tuple[GroupMember, ...]:
 
 
 def parse_accounts(document: Any) -> LocalAccounts:
+    """The accounts probe's JSON as LocalAccounts."""
     if not isinstance(document, dict):
         raise FactFailed("the accounts probe printed no accounts")
     users = tuple(

@@ -69,6 +69,8 @@ _CATEGORY_TO_PROFILE = {"domainauthenticated": "Domain", "private": "Private", "
 
 @dataclass(frozen=True)
 class FirewallProfile:
+    """One Windows Firewall profile (Domain, Private, Public)."""
+
     name: str
     enabled: bool
     default_inbound: str
@@ -76,6 +78,8 @@ class FirewallProfile:
 
 @dataclass(frozen=True)
 class FirewallRule:
+    """An inbound rule with its port, address, program and service filters joined in."""
+
     name: str
     display_name: str
     group: str
@@ -127,6 +131,8 @@ class Admission:
 
 @dataclass(frozen=True)
 class Firewall:
+    """The firewall's profiles, the active network categories and the relevant inbound rules."""
+
     profiles: tuple[FirewallProfile, ...]
     active_profiles: tuple[str, ...]
     rules: tuple[FirewallRule, ...]

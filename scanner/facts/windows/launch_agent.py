@@ -96,6 +96,8 @@ class PasswordSetting:
 
 @dataclass(frozen=True)
 class LaunchAgents:
+    """The launch agents installed on the guest."""
+
     installed: tuple[AgentInstall, ...]
 
     def get(self, agent: str) -> AgentInstall | None:
@@ -112,6 +114,7 @@ class LaunchAgents:
 
 
 def parse_launch_agents(document: Any) -> LaunchAgents:
+    """The launch-agent probe's JSON as LaunchAgents (agents not installed are left out)."""
     if not isinstance(document, dict):
         raise FactFailed("the launch-agent probe printed no data")
     found = []

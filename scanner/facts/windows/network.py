@@ -31,6 +31,8 @@ ConvertTo-Json -Compress -Depth 3 -InputObject $rows
 
 @dataclass(frozen=True)
 class Service:
+    """A Windows service's state and start mode (Win32_Service)."""
+
     name: str
     state: str
     start_mode: str
@@ -49,6 +51,8 @@ class Service:
 
 @dataclass(frozen=True)
 class Services:
+    """The services the remote-access and launch-agent checks look at."""
+
     items: tuple[Service, ...]
 
     def get(self, name: str) -> Service | None:
@@ -56,6 +60,7 @@ class Services:
 
 
 def parse_services(document: Any) -> Services:
+    """The services probe's JSON."""
     return Services(
         tuple(
             Service(as_text(r.get("name")), as_text(r.get("state")), as_text(r.get("start_mode")))
@@ -85,6 +90,8 @@ ConvertTo-Json -Compress -Depth 3 -InputObject $rows
 
 @dataclass(frozen=True)
 class Listener:
+    """A listening TCP socket."""
+
     address: str
     port: int
     pid: int | None
@@ -96,6 +103,8 @@ class Listener:
 
 @dataclass(frozen=True)
 class Listening:
+    """Every listening TCP socket of the guest."""
+
     sockets: tuple[Listener, ...]
 
     def on(self, port: int) -> tuple[Listener, ...]:
@@ -107,6 +116,7 @@ class Listening:
 
 
 def parse_listening(document: Any) -> Listening:
+    """The listening-sockets probe's JSON."""
     sockets = []
     for row in as_list(document):
         port = as_int(row.get("port")) if isinstance(row, dict) else None
@@ -144,6 +154,8 @@ RDP_DEFAULT_PORT = 3389
 
 @dataclass(frozen=True)
 class RdpSettings:
+    """Remote Desktop's registry settings."""
+
     deny_connections: int | None
     policy_deny_connections: int | None
     port: int
@@ -164,6 +176,7 @@ class RdpSettings:
 
 
 def parse_rdp(document: Any) -> RdpSettings:
+    """The RDP probe's JSON as RdpSettings."""
     if not isinstance(document, dict):
         raise FactFailed("the RDP probe printed no settings")
     nla = as_int(document.get("user_authentication"))
@@ -203,6 +216,8 @@ WINRM_HTTP_PORT = 5985
 
 @dataclass(frozen=True)
 class WinRMListener:
+    """A WinRM listener (winrm/config/listener)."""
+
     transport: str
     address: str
     port: int | None
@@ -214,6 +229,7 @@ class WinRMListener:
 
 
 def parse_winrm_listeners(document: Any) -> tuple[WinRMListener, ...]:
+    """The WinRM listener probe's JSON."""
     return tuple(
         WinRMListener(
             transport=as_text(row.get("transport")).upper(),

@@ -97,6 +97,8 @@ class UnattendPassword:
 
 @dataclass(frozen=True)
 class UnattendFile:
+    """An answer file found on the guest, with the passwords it holds."""
+
     path: str
     size: int
     passwords: tuple[UnattendPassword, ...]
@@ -104,6 +106,8 @@ class UnattendFile:
 
 @dataclass(frozen=True)
 class Winlogon:
+    """The auto-logon settings; only the password's length left the guest."""
+
     auto_admin_logon: bool
     default_user_name: str
     default_password_length: int | None
@@ -111,6 +115,8 @@ class Winlogon:
 
 @dataclass(frozen=True)
 class SetupSecrets:
+    """Answer files and Winlogon, as the unattend probe found them."""
+
     files: tuple[UnattendFile, ...]
     winlogon: Winlogon
 
@@ -139,6 +145,7 @@ def find_passwords(path: str, text: str) -> tuple[UnattendPassword, ...]:
 
 
 def parse_setup_secrets(document: Any) -> SetupSecrets:
+    """The unattend probe's JSON as SetupSecrets."""
     if not isinstance(document, dict):
         raise FactFailed("the unattend probe printed no data")
     files = []

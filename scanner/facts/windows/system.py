@@ -28,6 +28,8 @@ _WORKSTATION = 1
 
 @dataclass(frozen=True)
 class WindowsRelease:
+    """The Windows release, as Win32_OperatingSystem and CurrentVersion describe it."""
+
     caption: str
     version: str
     build: int
@@ -47,6 +49,7 @@ class WindowsRelease:
 
 
 def parse_release(document: Any) -> WindowsRelease:
+    """The OS probe's JSON as a WindowsRelease."""
     if not isinstance(document, dict):
         raise FactFailed("the OS probe printed no data")
     build = as_int(document.get("build"))
@@ -107,6 +110,8 @@ _PROTECTION = {0: "protection off", 1: "protection on", 2: "protection unknown (
 
 @dataclass(frozen=True)
 class EncryptableVolume:
+    """A volume BitLocker knows about (Win32_EncryptableVolume)."""
+
     drive: str
     device: str
     protection_status: int | None
@@ -132,11 +137,14 @@ def _label(names: dict[int, str], value: int | None, what: str) -> str:
 
 @dataclass(frozen=True)
 class BitLocker:
+    """Whether BitLocker is installed, and its volumes."""
+
     installed: bool
     volumes: tuple[EncryptableVolume, ...]
 
 
 def parse_bitlocker(document: Any) -> BitLocker:
+    """The BitLocker probe's JSON."""
     if not isinstance(document, dict):
         raise FactFailed("the BitLocker probe printed no data")
     return BitLocker(

@@ -50,6 +50,8 @@ BLOCKING_SEVERITIES = frozenset({"critical", "important"})
 
 @dataclass(frozen=True)
 class PendingUpdate:
+    """An update the Windows Update Agent found not installed."""
+
     title: str
     kbs: tuple[str, ...]
     severity: str
@@ -67,6 +69,7 @@ class PendingUpdate:
 
 
 def parse_updates(document: Any) -> tuple[PendingUpdate, ...]:
+    """The Windows Update probe's JSON; FactUnavailable when no update service was reachable."""
     if not isinstance(document, dict):
         raise FactFailed("the Windows Update probe printed no result")
     if document.get("error") is not None:

@@ -173,9 +173,13 @@ def _fast_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def ec2() -> Iterator[Any]:
+def ec2(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    # moto would otherwise build ~1,200 public AMIs (with volumes and snapshots) for each test.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     with mock_aws():
-        yield boto3.client("ec2", region_name=REGION)
+        session = boto3.session.Session(region_name=REGION)
+        session._session.register_component("data_loader", _SHARED_LOADER)
+        yield session.client("ec2")
 
 
 @pytest.fixture
