@@ -11,11 +11,12 @@ from __future__ import annotations
 import base64
 import functools
 import getpass
+import json
 import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from moto import mock_aws
 
 import scanner.aws.session as aws_session
 import scanner.targets.ami as ami
+from reports import json_report
 from scanner.aws.resources import ScanResources
 from scanner.aws.sweep import sweep
 from scanner.cancel import Cancel
@@ -224,13 +226,13 @@ def scan(
     ec2: Any,
     image: str,
     scan_options: ScanOptions,
-    server: SshdServer | None = None,
+    cloud_init_for: SshdServer | None = None,
     cancel: Cancel | None = None,
 ) -> Outcome:
-    """One AMI scan as `amiscan` runs it, with cloud-init emulated when there is an sshd."""
+    """One AMI scan as `amiscan` runs it; cloud-init installs the launch key into that sshd."""
     with ExitStack() as stack:
-        if server is not None:
-            stack.enter_context(CloudInitEmulator(ec2, authorized_file(server)))
+        if cloud_init_for is not None:
+            stack.enter_context(CloudInitEmulator(ec2, authorized_file(cloud_init_for)))
         target = ami.AmiTarget(image, scan_options)
         return scan_one(target, _checks(), scan_options, cancel or Cancel(), lambda _: None)
 
@@ -243,15 +245,16 @@ def assert_one_clear_line(message: str, *fragments: str) -> None:
         assert fragment in message, message
 
 
-def assert_incomplete(outcome: Outcome, *fragments: str) -> str:
-    """Exit 3: the report is written, its verdict is error, and its first error says why."""
+def assert_incomplete(outcome: Outcome, *fragments: str) -> None:
+    """Exit 3: the report renders, its verdict is error, and its first error says why."""
     report = outcome.report
     assert not outcome.usage_error
     assert report.verdict is Verdict.ERROR
     assert exit_code(report) == EXIT_INCOMPLETE
     assert report.errors, report
     assert_one_clear_line(report.errors[0], *fragments)
-    return report.errors[0]
+    written = json.loads(json_report.dumps(report))
+    assert (written["verdict"], written["errors"][0]) == ("error", report.errors[0])
 
 
 # --- every AWS call failing aborts the scan, cleanly ------------------------------------------
@@ -349,6 +352,7 @@ def test_a_failing_aws_call_aborts_with_one_line_and_leaves_nothing(
 ) -> None:
     image = register_image(ec2)
     subnet = loopback_subnet(ec2)
+    fault = replace(fault)  # a fresh call count on every run
     inject.add(fault)
     outcome = scan(ec2, image, options(subnet if with_subnet_id else None, server.port), server)
     assert fault.calls == 1
@@ -405,6 +409,7 @@ def test_a_tolerable_fault_still_completes_the_scan_and_leaves_nothing(
     ec2: Any, inject: Injector, server: SshdServer, fault: Fault
 ) -> None:
     image = register_image(ec2)
+    fault = replace(fault)  # a fresh call count on every run
     inject.add(fault)
     outcome = scan(ec2, image, options(loopback_subnet(ec2), server.port), server)
     assert fault.calls >= 1
@@ -522,9 +527,7 @@ def test_a_login_that_never_succeeds_is_exit_3_with_the_console_output(
 ) -> None:
     image = register_image(ec2)
     # sshd answers, but no cloud-init ever installs the launch key.
-    outcome = scan(
-        ec2, image, options(loopback_subnet(ec2), server.port, connect_timeout_s=1.0), server=None
-    )
+    outcome = scan(ec2, image, options(loopback_subnet(ec2), server.port, connect_timeout_s=1.0))
     assert_incomplete(outcome, "permission denied (publickey)", server.user)
     assert "Linux version" in outcome.report.target.details["console_output"]
     assert leftovers(ec2) == NOTHING_LEFT
