@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,8 +14,9 @@ from scanner.model import Evidence, Outcome, Platform, Severity, Status
 from scanner.registry import check
 
 MAX_SIZE_GIB = 5120
-MAX_AGE_DAYS = 730
-AGE_WARN_DAYS = 639  # 21 months
+# Marketplace: "less than two years old", i.e. calendar years, not 730 days.
+MAX_AGE_MONTHS = 24
+AGE_WARN_MONTHS = 21
 
 
 def _attr(image: ImageInfo, name: str) -> Evidence:
@@ -178,17 +180,33 @@ def age(facts: Facts) -> Outcome:
         return Outcome(
             Status.ERROR, f"unreadable CreationDate {created!r}", (_attr(image, "CreationDate"),)
         )
-    days = (_scan_time(facts) - moment).days
-    evidence = (_attr(image, "CreationDate"),)
-    if days >= MAX_AGE_DAYS:
-        return Outcome(Status.FAIL, f"created {days} days ago (limit {MAX_AGE_DAYS})", evidence)
-    if days >= AGE_WARN_DAYS:
+    now = _scan_time(facts)
+    days = (now - moment).days
+    limit = add_months(moment, MAX_AGE_MONTHS)
+    evidence = (
+        _attr(image, "CreationDate"),
+        line("limit", f"2 years after creation: {limit.date().isoformat()}"),
+    )
+    if now >= limit:
         return Outcome(
-            Status.WARN,
-            f"created {days} days ago: rebuild within {MAX_AGE_DAYS - days} days",
+            Status.FAIL,
+            f"created {days} days ago: over two years (since {limit.date().isoformat()})",
             evidence,
         )
+    if now >= add_months(moment, AGE_WARN_MONTHS):
+        left = (limit - now).days
+        return Outcome(
+            Status.WARN, f"created {days} days ago: rebuild within {left} days", evidence
+        )
     return Outcome(Status.PASS, f"created {days} days ago", evidence)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day `months` later, clamped to the month's end (29 Feb + 24 months = 28 Feb)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
 
 
 @check(

@@ -28,9 +28,10 @@ _PERMISSION_CODES = {
     "AccessDenied",
     "AccessDeniedException",
     "UnauthorizedOperation",
-    "AuthFailure",
 }
+# EC2's AuthFailure means the request's credentials were not accepted at all.
 _CREDENTIAL_CODES = {
+    "AuthFailure",
     "InvalidClientTokenId",
     "SignatureDoesNotMatch",
     "ExpiredToken",

@@ -60,6 +60,9 @@ class ScanResources:
     security_group_id: str | None = None
     instance_id: str | None = None
     owns_key: bool = False
+    launch_attempted: bool = False
+    # Ids of what delete_all could not delete.
+    remaining: list[str] = field(default_factory=list)
 
     def spec(self, *kinds: str) -> list[dict[str, Any]]:
         return tag_specifications(list(kinds), self.scan_id, self.created_at, self.scan_id)
@@ -108,36 +111,73 @@ class ScanResources:
         return self.security_group_id
 
     def run_instance(self, request: dict[str, Any]) -> str:
+        # The scan id as idempotency token: a retried or timed-out RunInstances cannot start a
+        # second instance, and one that started unseen is found by its tag at cleanup.
+        self.launch_attempted = True
         try:
-            response = self.client.run_instances(**request)
+            response = self.client.run_instances(ClientToken=self.scan_id, **request)
         except Exception as exc:
             raise _launch_error(exc) from None
         self.instance_id = response["Instances"][0]["InstanceId"]
         return self.instance_id
 
+    def _find_unseen_instance(self) -> str | None:
+        """An instance of this scan whose RunInstances answer never arrived (found by tag)."""
+        try:
+            reservations = self.client.describe_instances(
+                Filters=[
+                    {"Name": f"tag:{TAG_SCAN_ID}", "Values": [self.scan_id]},
+                    {
+                        "Name": "instance-state-name",
+                        "Values": ["pending", "running", "stopping", "stopped"],
+                    },
+                ]
+            )["Reservations"]
+        except Exception as exc:
+            log.debug("looking for an unseen instance failed: %s", exc)
+            return None
+        ids = [i["InstanceId"] for r in reservations for i in r["Instances"]]
+        return ids[0] if ids else None
+
     # -- deletion ---------------------------------------------------------------------------
 
     def delete_all(self, wait_s: float = 600.0) -> list[str]:
-        """Terminate, wait, delete the group and the key; the problems, if any, as lines."""
+        """Terminate, wait, delete the group and the key; the problems, if any, as lines.
+
+        Every step runs even when an earlier one failed, and `remaining` names what is left.
+        """
         problems: list[str] = []
+        if self.instance_id is None and self.launch_attempted:
+            self.instance_id = self._find_unseen_instance()
+        terminated = True
         if self.instance_id:
-            problems += self._terminate(wait_s)
+            failed = self._terminate(wait_s)
+            terminated = not failed
+            self._note(failed, self.instance_id, problems)
         if self.security_group_id:
-            problems += self._retry(
+            # While the instance still holds it, the group cannot go: retry long only when the
+            # instance is on its way out, once otherwise.
+            failed = self._retry(
                 lambda: self.client.delete_security_group(GroupId=self.security_group_id),
                 f"deleting security group {self.security_group_id}",
-                wait_s,
+                wait_s if terminated else 0.0,
                 tolerate=frozenset({"InvalidGroup.NotFound"}),
-                retry_on=frozenset({"DependencyViolation"}),
             )
+            self._note(failed, self.security_group_id, problems)
         if self.key_name and self.owns_key:
-            problems += self._retry(
+            failed = self._retry(
                 lambda: self.client.delete_key_pair(KeyName=self.key_name),
                 f"deleting key pair {self.key_name}",
                 60.0,
                 tolerate=frozenset({"InvalidKeyPair.NotFound"}),
             )
+            self._note(failed, self.key_name, problems)
         return problems
+
+    def _note(self, failed: list[str], resource: str, problems: list[str]) -> None:
+        if failed:
+            problems += failed
+            self.remaining.append(resource)
 
     def _terminate(self, wait_s: float) -> list[str]:
         problems = self._retry(
@@ -168,7 +208,6 @@ class ScanResources:
         what: str,
         wait_s: float,
         tolerate: frozenset[str] = frozenset(),
-        retry_on: frozenset[str] = frozenset(),
     ) -> list[str]:
         deadline = self.clock() + wait_s
         last = ""

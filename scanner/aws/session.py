@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from typing import Any
 
@@ -25,7 +26,8 @@ def is_ami_id(text: str) -> bool:
     return bool(_AMI_ID.match(text))
 
 
-def known_regions() -> set[str]:
+@functools.cache
+def known_regions() -> frozenset[str]:
     session = boto3.session.Session()
     regions: set[str] = set()
     for partition in _PARTITIONS:
@@ -33,7 +35,7 @@ def known_regions() -> set[str]:
             regions.update(session.get_available_regions("ec2", partition_name=partition))
         except (ValueError, BotoCoreError):
             continue
-    return regions
+    return frozenset(regions)
 
 
 def validate_region(region: str) -> None:

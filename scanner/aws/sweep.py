@@ -124,11 +124,11 @@ def sweep(
             resources.security_group_id = leftover.id
         else:
             resources.key_name, resources.owns_key = leftover.id, True
+    remaining: set[str] = set()
     for resources in by_scan.values():
-        problems = resources.delete_all()
-        result.problems += problems
-    failed = " ".join(result.problems)
-    result.deleted = [leftover for leftover in result.found if leftover.id not in failed]
+        result.problems += resources.delete_all()
+        remaining.update(resources.remaining)
+    result.deleted = [leftover for leftover in result.found if leftover.id not in remaining]
     return result
 
 

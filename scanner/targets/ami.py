@@ -43,12 +43,14 @@ from scanner.model import Platform
 from scanner.run import ScanRun
 from scanner.targets.base import ScanAborted, ScanOptions, TargetError
 from scanner.targets.ssh import DEFAULT_USERS, live_context, login
-from scanner.transports.base import AuthError, TransportError
+from scanner.transports.base import AuthError, ConnectError, TransportError
 from scanner.transports.ssh import Credentials, HostKeyPolicy, SSHTransport, load_private_key
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WAIT_S = 600.0
+# One login attempt's own bound; the whole wait is bounded by --connect-timeout.
+LOGIN_ATTEMPT_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -385,7 +387,8 @@ class AmiTarget:
         deadline: float,
         run: ScanRun,
     ) -> SSHTransport:
-        """Log in; sshd often answers before cloud-init installed the key, so retry until the deadline."""
+        """Log in, retrying until the deadline: sshd often answers before cloud-init installed the
+        key, and may restart once during first boot (refused or dropped connections)."""
         while True:
             run.cancel.check()
             try:
@@ -395,10 +398,10 @@ class AmiTarget:
                     users,
                     credentials,
                     host_keys,
-                    options.connect_timeout_s or 15.0,
+                    min(LOGIN_ATTEMPT_TIMEOUT_S, max(deadline - time.monotonic(), 1.0)),
                     run.cancel,
                 )
-            except AuthError:
+            except (AuthError, ConnectError):
                 if time.monotonic() >= deadline:
                     raise
             run.cancel.sleep(options.poll_interval_s)

@@ -222,14 +222,14 @@ def test_mappings_without_snapshots_do_not_count_toward_the_size() -> None:
         pytest.param(
             "2024-11-26T00:00:00.000Z",
             Status.FAIL,
-            "created 731 days ago (limit 730)",
+            "created 731 days ago: over two years (since 2026-11-26)",
             id="two-years-and-a-day",
         ),
         pytest.param(
             "2024-11-27T00:00:00.000Z",
             Status.FAIL,
-            "created 730 days ago (limit 730)",
-            id="exactly-730-days",
+            "created 730 days ago: over two years (since 2026-11-27)",
+            id="exactly-two-years",
         ),
         pytest.param(
             "2025-01-27T00:00:00.000Z",
@@ -256,7 +256,25 @@ def test_age_is_judged_against_the_scan_date(created: str, status: Status, summa
 
 def test_a_scan_date_without_a_time_zone_is_taken_as_utc() -> None:
     outcome = judge(age, scan_date="2026-11-27T00:00:00", CreationDate="2024-11-26T00:00:00.000Z")
-    assert outcome.summary == "created 731 days ago (limit 730)"
+    assert outcome.summary == "created 731 days ago: over two years (since 2026-11-26)"
+
+
+@pytest.mark.parametrize(
+    ("scan_date", "created", "status"),
+    [
+        ("2025-02-28T12:00:00", "2023-03-01T00:00:00.000Z", Status.WARN),
+        ("2025-03-01T00:00:00", "2023-03-01T00:00:00.000Z", Status.FAIL),
+        ("2026-02-27T23:59:59", "2024-02-29T00:00:00.000Z", Status.WARN),
+        ("2026-02-28T00:00:00", "2024-02-29T00:00:00.000Z", Status.FAIL),
+    ],
+)
+def test_two_years_are_calendar_years_across_a_leap_day(
+    scan_date: str, created: str, status: Status
+) -> None:
+    # 1 Mar 2023 to 1 Mar 2025 spans 29 Feb 2024: 731 days, and 730 days is not yet two years.
+    # 29 Feb 2024 plus two years is 28 Feb 2026, as there is no 29th.
+    outcome = judge(age, scan_date=scan_date, CreationDate=created)
+    assert outcome.status is status
 
 
 def test_an_unreadable_creation_date_is_an_error_not_a_pass() -> None:

@@ -110,7 +110,7 @@ def test_an_encoded_blob_spanning_lines_is_dropped_whole(ec2: Any) -> None:
     assert "blob" not in text and "Encoded" not in text
 
 
-def test_auth_failure_is_reported_as_access_denied_with_aws_reason(ec2: Any) -> None:
+def test_auth_failure_is_reported_as_rejected_credentials_with_aws_reason(ec2: Any) -> None:
     exc = client_error(
         ec2,
         "describe_vpcs",
@@ -119,7 +119,8 @@ def test_auth_failure_is_reported_as_access_denied_with_aws_reason(ec2: Any) -> 
         401,
     )
     text = assert_one_line(describe(exc, "finding a subnet"))
-    assert "ec2:DescribeVpcs (AuthFailure)" in text
+    assert "the AWS credentials were rejected (AuthFailure)" in text
+    assert "access denied" not in text
     assert "AWS was not able to validate the provided access credentials" in text
 
 

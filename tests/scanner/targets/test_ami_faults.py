@@ -124,6 +124,7 @@ class Injector:
     """Hooks handlers into every EC2 client the AMI target creates."""
 
     hooks: list[tuple[str, Callable[..., Any]]] = field(default_factory=list)
+    after_hooks: list[tuple[str, Callable[..., Any]]] = field(default_factory=list)
     clients: list[Any] = field(default_factory=list)
 
     def add(self, hook: Fault | Replace) -> None:
@@ -133,10 +134,16 @@ class Injector:
         """Call `handler` before each `operation`; a None answer lets the real call go ahead."""
         self.hooks.append((operation, handler))
 
+    def on_after(self, operation: str, handler: Callable[..., Any]) -> None:
+        """Call `handler` with the parsed response after each `operation`."""
+        self.after_hooks.append((operation, handler))
+
     def wrap(self, real: Callable[[Any], Any], session: Any) -> Any:
         client = real(session)
         for operation, handler in self.hooks:
             client.meta.events.register(f"before-call.ec2.{operation}", handler)
+        for operation, handler in self.after_hooks:
+            client.meta.events.register(f"after-call.ec2.{operation}", handler)
         self.clients.append(client)
         return client
 
@@ -375,6 +382,26 @@ def test_an_instance_that_was_launched_is_terminated_when_a_later_call_fails(
     assert instance["State"]["Name"] == "terminated"
     # Its console output is the first clue to what went wrong.
     assert "Linux version" in outcome.report.target.details["console_output"]
+
+
+def test_an_instance_whose_launch_answer_was_lost_is_found_by_tag_and_terminated(
+    ec2: Any, inject: Injector, server: SshdServer
+) -> None:
+    image = register_image(ec2)
+    launched: list[str] = []
+
+    def lose_the_answer(parsed: dict[str, Any], **_: Any) -> None:
+        # RunInstances succeeded in AWS, but its response never reached the scanner.
+        launched.append(parsed["Instances"][0]["InstanceId"])
+        raise ConnectionResetError("connection reset while reading the RunInstances response")
+
+    inject.on_after("RunInstances", lose_the_answer)
+    outcome = scan(ec2, image, options(loopback_subnet(ec2), server.port), server)
+    assert outcome.report.verdict is Verdict.ERROR
+    assert launched, "the instance was never launched"
+    (instance,) = ec2.describe_instances(InstanceIds=launched)["Reservations"][0]["Instances"]
+    assert instance["State"]["Name"] == "terminated"
+    assert leftovers(ec2) == NOTHING_LEFT
 
 
 def test_a_subnet_id_that_does_not_exist_is_bad_input_and_leaves_nothing(
