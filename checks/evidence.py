@@ -7,8 +7,9 @@ import binascii
 import hashlib
 from collections.abc import Iterable
 
+from scanner.eol import Support
 from scanner.facts.linux.ssh import SshdView
-from scanner.model import Evidence
+from scanner.model import Evidence, Outcome, Status
 from scanner.redact import clip, redact
 
 
@@ -41,3 +42,21 @@ def key_fingerprint(blob: str) -> str:
     except (binascii.Error, ValueError):
         return "?"
     return "SHA256:" + base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
+
+
+_SUPPORT_STATUS = {
+    "supported": Status.PASS,
+    "ending-soon": Status.WARN,
+    "end-of-life": Status.FAIL,
+    # Not in the bundled table: never a pass, since nothing says it is supported.
+    "unknown": Status.WARN,
+}
+
+
+def support_outcome(support: Support, evidence: list[Evidence]) -> Outcome:
+    """An OS check's outcome from its end-of-life judgement, naming the table's date."""
+    if support.lifecycle is not None:
+        evidence.append(
+            line("bundled end-of-life table", f"end of support {support.lifecycle.eol.isoformat()}")
+        )
+    return Outcome(_SUPPORT_STATUS[support.status], support.summary, tuple(evidence))

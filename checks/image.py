@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from checks.clock import scan_time
 from checks.evidence import line
 from checks.policies import policy
 from scanner.facts.base import Facts
@@ -153,14 +154,6 @@ def size(facts: Facts) -> Outcome:
     )
 
 
-def _scan_time(facts: Facts) -> datetime:
-    stamp = facts.context.scan_date
-    if stamp:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return datetime.now(UTC)
-
-
 @check(
     id="image.age",
     title="the AMI is less than two years old",
@@ -180,7 +173,7 @@ def age(facts: Facts) -> Outcome:
         return Outcome(
             Status.ERROR, f"unreadable CreationDate {created!r}", (_attr(image, "CreationDate"),)
         )
-    now = _scan_time(facts)
+    now = scan_time(facts)
     days = (now - moment).days
     limit = add_months(moment, MAX_AGE_MONTHS)
     evidence = (

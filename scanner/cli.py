@@ -10,11 +10,11 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -74,6 +74,40 @@ def _catalog() -> dict[str, Check]:
         raise UsageProblem(str(exc)) from None
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def report_outputs(command: F) -> F:
+    """The report-format options `scan` and `report` share."""
+    options = [
+        click.option(
+            "--html",
+            "html_path",
+            default="amiscan-report.html",
+            show_default=True,
+            metavar="PATH",
+            help="HTML report for reviewers.",
+        ),
+        click.option("--no-html", is_flag=True, help="Do not write the HTML report."),
+        click.option(
+            "--json", "json_path", metavar="PATH|-", help="JSON report ('-' for standard output)."
+        ),
+        click.option("--junit", "junit_path", metavar="PATH", help="JUnit XML report for CI."),
+        click.option(
+            "--sarif", "sarif_path", metavar="PATH", help="SARIF 2.1.0 report for code scanning."
+        ),
+        click.option(
+            "--markdown",
+            "markdown_path",
+            metavar="PATH",
+            help="Markdown summary for CI job summaries.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.group(cls=DefaultToScan, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="amiscan")
 def main() -> None:
@@ -88,23 +122,7 @@ def main() -> None:
 
 @main.command("scan")
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
-@click.option(
-    "--html",
-    "html_path",
-    default="amiscan-report.html",
-    show_default=True,
-    metavar="PATH",
-    help="HTML report for reviewers.",
-)
-@click.option("--no-html", is_flag=True, help="Do not write the HTML report.")
-@click.option(
-    "--json", "json_path", metavar="PATH|-", help="JSON report ('-' for standard output)."
-)
-@click.option("--junit", "junit_path", metavar="PATH", help="JUnit XML report for CI.")
-@click.option("--sarif", "sarif_path", metavar="PATH", help="SARIF 2.1.0 report for code scanning.")
-@click.option(
-    "--markdown", "markdown_path", metavar="PATH", help="Markdown summary for CI job summaries."
-)
+@report_outputs
 @click.option(
     "--checks",
     "only",
@@ -124,7 +142,7 @@ def main() -> None:
 @click.option(
     "--connect-timeout",
     type=click.FloatRange(min=1),
-    help="Seconds to wait for the login (ssh://: 15) or for the whole boot and login (ami-…: 600).",
+    help="Seconds to wait for the login (ssh://: 15) or for the whole boot and login (ami-…: 600; Windows AMIs: 1200).",
 )
 @click.option(
     "--timeout",
@@ -427,23 +445,7 @@ def write_reports(report: Report, outputs: dict[str, str | None]) -> None:
 
 @main.command("report")
 @click.argument("source", metavar="RESULT.json", type=click.Path(path_type=Path))
-@click.option(
-    "--html",
-    "html_path",
-    default="amiscan-report.html",
-    show_default=True,
-    metavar="PATH",
-    help="HTML report for reviewers.",
-)
-@click.option("--no-html", is_flag=True, help="Do not write the HTML report.")
-@click.option(
-    "--json", "json_path", metavar="PATH|-", help="JSON report ('-' for standard output)."
-)
-@click.option("--junit", "junit_path", metavar="PATH", help="JUnit XML report for CI.")
-@click.option("--sarif", "sarif_path", metavar="PATH", help="SARIF 2.1.0 report for code scanning.")
-@click.option(
-    "--markdown", "markdown_path", metavar="PATH", help="Markdown summary for CI job summaries."
-)
+@report_outputs
 @click.option("-v", "--verbose", count=True, help="Show passing checks in the summary.")
 def report_command(
     source: Path,

@@ -12,6 +12,7 @@ from scanner.facts.linux.system import OS_RELEASE
 from scanner.fs import FileSource, MemoryTree
 from scanner.model import Platform
 from scanner.registry import Check
+from scanner.roundtrip import incomplete_reason, run_collection
 from scanner.run import ScanRun
 from scanner.transports.base import Transport
 
@@ -50,33 +51,17 @@ def scan_live(
     checks = linux_checks(run.checks)
     facts_needed = needed_facts(checks, Mode.LIVE)
     script = build_script(facts_needed, settings)
+    result = run_collection(run, transport, script.text, len(script.probe_names), timeout_s)
     collection_error: str | None = None
-    with run.phase("collected", "Collecting facts (one round trip)"):
-        result = transport.run_script(script.text, timeout_s)
-    run.collection.update(
-        {
-            "round_trips": transport.exec_count,
-            "probes": len(script.probe_names),
-            "script_bytes": len(script.text),
-            "output_bytes": len(result.stdout),
-            "seconds": round(result.duration_s, 3),
-        }
-    )
     try:
         collected = parse_output(result.stdout, script.marker)
     except CollectionError as exc:
         collected = None
         collection_error = str(exc)
-    if result.timed_out:
-        collection_error = f"the collection script did not finish within {timeout_s:g}s"
-    elif collected is not None and not collected.complete:
-        detail = result.stderr.decode("utf-8", errors="replace").strip().splitlines()[-1:]
-        collection_error = "the collection script stopped early" + (
-            f": {detail[0]}" if detail else ""
-        )
+    if collected is not None:
+        last = result.stderr.decode("utf-8", errors="replace").strip().splitlines()[-1:]
+        collection_error = incomplete_reason(result, collected.complete, timeout_s, "".join(last))
     if collection_error:
-        # The in-guest collection did not finish: whatever was gathered is still judged, but the
-        # scan is incomplete (exit 3) and the report says why.
         run.fail_scan(collection_error)
     files = collected.files if collected is not None else MemoryTree()
     files.description = transport.description

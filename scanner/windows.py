@@ -12,6 +12,7 @@ from scanner.fs import MemoryTree
 from scanner.linux import needed_facts
 from scanner.model import Platform
 from scanner.registry import Check
+from scanner.roundtrip import incomplete_reason, run_collection
 from scanner.run import ScanRun
 from scanner.transports.base import Transport
 
@@ -34,27 +35,12 @@ def scan_live_windows(
     """Gather every Windows fact in one execution of the PowerShell script, then judge."""
     checks = windows_checks(run.checks)
     script = build_script(needed_facts(checks, Mode.LIVE))
-    with run.phase("collected", "Collecting facts (one round trip)"):
-        result = transport.run_script(script.text, timeout_s)
-    run.collection.update(
-        {
-            "round_trips": transport.exec_count,
-            "probes": len(script.probe_names),
-            "script_bytes": len(script.text),
-            "output_bytes": len(result.stdout),
-            "seconds": round(result.duration_s, 3),
-        }
-    )
+    result = run_collection(run, transport, script.text, len(script.probe_names), timeout_s)
     # The parser never raises: a corrupt record is reported on its own probe.
     collected = parse_output(result.stdout, script.marker)
-    collection_error: str | None = None
-    if result.timed_out:
-        collection_error = f"the collection script did not finish within {timeout_s:g}s"
-    elif not collected.complete:
-        detail = _last_error_line(result.stderr)
-        collection_error = "the collection script stopped early" + (f": {detail}" if detail else "")
+    last = _last_error_line(result.stderr)
+    collection_error = incomplete_reason(result, collected.complete, timeout_s, last)
     if collection_error:
-        # Whatever was gathered is still judged, but the scan is incomplete (exit 3).
         run.fail_scan(collection_error)
     elevated = collected.env.get("elevated")
     context = dataclasses.replace(

@@ -170,9 +170,12 @@ class CloudInitEmulator:
                     ):
                         continue
                     time.sleep(self.delay_s)
-                    pairs = self.client.describe_key_pairs(KeyNames=[name], IncludePublicKey=True)[
-                        "KeyPairs"
-                    ]
+                    try:
+                        pairs = self.client.describe_key_pairs(
+                            KeyNames=[name], IncludePublicKey=True
+                        )["KeyPairs"]
+                    except Exception:  # noqa: S112 (the scan may already have deleted it)
+                        continue
                     with self.authorized_file.open("a") as handle:
                         handle.write(pairs[0]["PublicKey"] + " cloud-init\n")
                     self.installed.append(name)

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
-
-from checks.evidence import line
+from checks.clock import scan_date
+from checks.evidence import line, support_outcome
 from checks.policies import policy
 from scanner.eol import support_on
 from scanner.facts.base import Facts, Mode
 from scanner.facts.linux.system import CLOUD_INIT_STATE, ENCRYPTED_FS, OS_RELEASE, PENDING_UPDATES
 from scanner.model import Outcome, Platform, Severity, Status
 from scanner.registry import check
-
-
-def scan_date(facts: Facts) -> date:
-    """The day the scan judges against (fixed in the context for reproducible reports)."""
-    stamp = facts.context.scan_date
-    return date.fromisoformat(stamp[:10]) if stamp else date.today()
 
 
 @check(
@@ -38,17 +31,7 @@ def os_supported(facts: Facts) -> Outcome:
     evidence = [
         line(found.path, f"ID={release.id} VERSION_ID={release.version_id} ({release.pretty_name})")
     ]
-    if support.lifecycle is not None and support.lifecycle.eol:
-        evidence.append(
-            line("bundled end-of-life table", f"end of support {support.lifecycle.eol.isoformat()}")
-        )
-    status = {
-        "supported": Status.PASS,
-        "ending-soon": Status.WARN,
-        "end-of-life": Status.FAIL,
-        "unknown": Status.WARN,
-    }[support.status]
-    return Outcome(status, support.summary, tuple(evidence))
+    return support_outcome(support, evidence)
 
 
 @check(

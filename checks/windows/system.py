@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from checks.evidence import line
-from checks.linux.system import scan_date
+from checks.clock import scan_date
+from checks.evidence import line, support_outcome
 from checks.policies import policy
 from scanner.eol import windows_support_on
 from scanner.facts.base import Facts
@@ -74,17 +74,7 @@ def os_supported(facts: Facts) -> Outcome:
             tuple(evidence),
         )
     support = windows_support_on(release.build, scan_date(facts))
-    if support.lifecycle is not None:
-        evidence.append(
-            line("bundled end-of-life table", f"end of support {support.lifecycle.eol.isoformat()}")
-        )
-    status = {
-        "supported": Status.PASS,
-        "ending-soon": Status.WARN,
-        "end-of-life": Status.FAIL,
-        "unknown": Status.WARN,
-    }[support.status]
-    return Outcome(status, support.summary, tuple(evidence))
+    return support_outcome(support, evidence)
 
 
 @check(
