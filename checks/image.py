@@ -264,7 +264,7 @@ def product_codes(facts: Facts) -> Outcome:
         return Outcome(
             Status.FAIL, f"product code(s) attached: {ids}", (_attr(image, "ProductCodes"),)
         )
-    return Outcome(Status.PASS, "no product codes", ())
+    return Outcome(Status.PASS, "no product codes", (_attr(image, "ProductCodes"),))
 
 
 @check(

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 
+# Bounded by anything but an upper-case letter or digit, so a key glued to a word
+# ("key_AKIA…", "\\nAKIA…") is masked as well as found.
 _AWS_KEY_ID = re.compile(
-    r"\b((?:AKIA|ASIA|AIDA|AROA|ANPA|ANVA|AGPA)[A-Z0-9]{4})[A-Z0-9]{8}([A-Z0-9]{4})\b"
+    r"(?<![A-Z0-9])((?:AKIA|ASIA|AIDA|AROA|ANPA|ANVA|AGPA)[A-Z0-9]{4})[A-Z0-9]{8}([A-Z0-9]{4})(?![A-Z0-9])"
 )
 _SECRET_ASSIGNMENT = re.compile(
     r"(?i)(\b\w*?(?:aws_secret_access_key|aws_session_token|secret_?key|password|passwd|pwd|token)"

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from scanner.facts.base import Fact, FactFailed, Facts, FactUnavailable
-from scanner.model import Outcome, Platform, Policy, Severity, Status
+from scanner.model import Evidence, Outcome, Platform, Policy, Severity, Status
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,9 @@ class Check:
         try:
             return self.judge(facts)
         except FactUnavailable as exc:
-            return Outcome(Status.SKIP, str(exc))
+            return Outcome(Status.SKIP, str(exc), (Evidence("not collectable", str(exc)),))
         except FactFailed as exc:
-            return Outcome(Status.ERROR, str(exc))
+            return Outcome(Status.ERROR, str(exc), (Evidence("collection", str(exc)),))
 
 
 def check(

@@ -9,12 +9,14 @@ from checks.evidence import line
 from checks.policies import policy
 from scanner.facts.base import Facts
 from scanner.facts.linux.secrets import (
+    AWS_FILE_PATTERNS,
     AWS_FILES,
     HISTORIES,
+    HISTORY_PATTERNS,
+    SEARCH_DIRS,
     SECRET_MATCHES,
     SecretMatch,
     is_bundled,
-    mask_access_key_ids,
 )
 from scanner.model import Evidence, Outcome, Platform, Severity, Status
 from scanner.registry import check
@@ -45,16 +47,15 @@ def shell_history(facts: Facts) -> Outcome:
             "history files exist but are empty",
             tuple(line(h.path, "0 bytes") for h in histories),
         )
-    return Outcome(Status.PASS, "no history files in /root or /home/*", ())
-
-
-def _secret_line(source: str, text: str) -> Evidence:
-    """Evidence for a line holding a secret: every key id the search can find is masked."""
-    return line(source, mask_access_key_ids(text))
+    return Outcome(
+        Status.PASS,
+        "no history files in /root or /home/*",
+        (line("searched", ", ".join(HISTORY_PATTERNS)),),
+    )
 
 
 def _match_line(match: SecretMatch) -> Evidence:
-    return _secret_line(f"{match.path}:{match.line_number}", match.text)
+    return line(f"{match.path}:{match.line_number}", match.text)
 
 
 _CREDENTIAL_KEY = re.compile(
@@ -64,7 +65,7 @@ _CREDENTIAL_KEY = re.compile(
 
 def _credential_lines(path: str, text: str) -> list[Evidence]:
     return [
-        _secret_line(f"{path}:{n}", raw.strip())
+        line(f"{path}:{n}", raw.strip())
         for n, raw in enumerate(text.splitlines(), start=1)
         if _CREDENTIAL_KEY.match(raw)
     ]
@@ -106,7 +107,14 @@ def aws_credentials(facts: Facts) -> Outcome:
             "file(s)); confirm none is a real key",
             tuple(bundled),
         )
-    return Outcome(Status.PASS, "no AWS credential files or access keys found", ())
+    return Outcome(
+        Status.PASS,
+        "no AWS credential files or access keys found",
+        (
+            line("searched", ", ".join(AWS_FILE_PATTERNS)),
+            line("searched for AWS key ids", ", ".join(SEARCH_DIRS)),
+        ),
+    )
 
 
 _HOST_KEY = "/etc/ssh/ssh_host_*_key"
@@ -150,4 +158,8 @@ def private_keys(facts: Facts) -> Outcome:
             "confirm none is used",
             tuple(_match_line(m) for m in bundled),
         )
-    return Outcome(Status.PASS, "no private keys outside the SSH host keys", ())
+    return Outcome(
+        Status.PASS,
+        "no private keys outside the SSH host keys",
+        (line("searched for private key headers", ", ".join(SEARCH_DIRS)),),
+    )

@@ -70,7 +70,11 @@ def packages_up_to_date(facts: Facts) -> Outcome:
             f"{len(pending.other)} pending non-security update(s), per {basis}",
             tuple(others),
         )
-    return Outcome(Status.PASS, f"no pending updates ({pending.manager}, per {basis})", ())
+    return Outcome(
+        Status.PASS,
+        f"no pending updates ({pending.manager}, per {basis})",
+        (line(pending.manager, "lists no pending update"),),
+    )
 
 
 @check(
@@ -99,7 +103,10 @@ def filesystem_unencrypted(facts: Facts) -> Outcome:
             (line("lsblk", "failed or not installed"),),
         )
     basis = "/etc/crypttab and lsblk" if state.inspected_devices else "/etc/crypttab"
-    return Outcome(Status.PASS, f"no encrypted file systems ({basis})", ())
+    evidence = [line("/etc/crypttab", "no entries")]
+    if state.inspected_devices:
+        evidence.append(line("lsblk", "no crypt device and no crypto_LUKS file system"))
+    return Outcome(Status.PASS, f"no encrypted file systems ({basis})", tuple(evidence))
 
 
 @check(
@@ -125,4 +132,8 @@ def cloud_init_clean(facts: Facts) -> Outcome:
             f"cloud-init state of {len(state.instances)} instance(s) remains",
             tuple(evidence),
         )
-    return Outcome(Status.PASS, "/var/lib/cloud holds no instance state", ())
+    return Outcome(
+        Status.PASS,
+        "/var/lib/cloud holds no instance state",
+        (line("/var/lib/cloud", "no instances/* and no instance link"),),
+    )

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from scanner.facts.base import Fact, FactFailed, Gathered, Probe
 from scanner.fs import FileSource, glob
-from scanner.redact import MASK
 
 HISTORY_NAMES = (
     ".*history",
@@ -146,15 +145,6 @@ def classify(path: str, line_number: int, line: str) -> list[SecretMatch]:
     if _PRIVATE_KEY.search(line):
         matches.append(SecretMatch(path, line_number, "private-key", line))
     return matches
-
-
-def mask_access_key_ids(text: str) -> str:
-    """`text` with every key id `classify` finds masked, keeping its first 8 and last 4 characters.
-
-    `scanner.redact` only masks key ids between word boundaries, so one glued to a word
-    ("key_AKIA...") would reach a report whole although it is found here.
-    """
-    return _ACCESS_KEY.sub(lambda m: f"{m.group()[:8]}{MASK}{m.group()[-4:]}", text)
 
 
 def _parse_grep(text: str) -> list[SecretMatch]:

@@ -18,10 +18,10 @@ from scanner.facts.linux.secrets import (
     TextFile,
     classify,
     is_bundled,
-    mask_access_key_ids,
     search_files,
 )
 from scanner.fs import MemoryTree
+from scanner.redact import redact
 from tests.factbuilders import LiveFacts, OfflineFacts, Symlink, live_context, write_tree
 
 KEY_ID = "AKIAZ7QWERTY5LKJH4GF"
@@ -100,12 +100,13 @@ def test_is_bundled_recognises_package_and_test_trees(path: str, bundled: bool) 
         f"{KEY_ID},{KEY_ID}",
     ],
 )
-def test_mask_access_key_ids_hides_every_key_id_classify_finds(text: str) -> None:
-    assert KEY_ID not in mask_access_key_ids(text)
+def test_redaction_hides_every_key_id_classify_finds(text: str) -> None:
+    assert classify("/etc/app.conf", 1, text)
+    assert KEY_ID not in redact(text)
 
 
-def test_mask_access_key_ids_keeps_enough_to_recognise_the_key() -> None:
-    assert mask_access_key_ids(f"k={KEY_ID}") == "k=AKIAZ7QW********H4GF"
+def test_redaction_keeps_enough_of_a_key_id_to_recognise_it() -> None:
+    assert redact(f"k={KEY_ID}") == "k=AKIAZ7QW********H4GF"
 
 
 # --- search_files (offline) -----------------------------------------------------------------
