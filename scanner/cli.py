@@ -344,6 +344,7 @@ def scan_command(
                 "sarif": _with_suffix(sarif_path, suffix),
                 "markdown": _with_suffix(markdown_path, suffix),
             },
+            optional=_default_html(click.get_current_context()),
         )
         print_summary(console, report, verbose=verbose > 0)
         # Notes are what a CI log reader must act on: an expired waiver, new failures since
@@ -417,8 +418,15 @@ def exit_code(report: Report) -> int:
     return EXIT_FAIL if report.verdict is Verdict.FAIL else EXIT_PASS
 
 
-def write_reports(report: Report, outputs: dict[str, str | None]) -> None:
-    """Write every requested format; a path that cannot be written is exit 2 after the scan."""
+def write_reports(
+    report: Report, outputs: dict[str, str | None], optional: frozenset[str] = frozenset()
+) -> None:
+    """Write every requested format, each even when another failed.
+
+    A path that cannot be written is exit 2 once all are written, unless its format is in
+    `optional` (the HTML report at its default path): then it is a warning, so that
+    `amiscan dir:… --json -` in a read-only directory still prints its JSON and exit code.
+    """
     from reports import html, json_report, junit, markdown, sarif
 
     renderers = {
@@ -428,19 +436,30 @@ def write_reports(report: Report, outputs: dict[str, str | None]) -> None:
         "sarif": sarif.render_sarif,
         "markdown": markdown.render_markdown,
     }
+    failures = []
     for kind, path in outputs.items():
         if not path:
             continue
         text = renderers[kind](report)
         if path == "-":
-            click.echo(text)
+            click.echo(text, nl=not text.endswith("\n"))
             continue
         try:
             Path(path).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
         except OSError as exc:
-            raise UsageProblem(
-                f"cannot write the {kind} report to {path}: {exc.strerror}"
-            ) from None
+            message = f"cannot write the {kind} report to {path}: {exc.strerror or exc}"
+            if kind in optional:
+                click.echo(f"amiscan: warning: {message}", err=True)
+            else:
+                failures.append(message)
+    if failures:
+        raise UsageProblem("; ".join(failures))
+
+
+def _default_html(ctx: click.Context) -> frozenset[str]:
+    """{"html"} when --html was not given: failing to write the default file is only a warning."""
+    source = ctx.get_parameter_source("html_path")
+    return frozenset({"html"}) if source is click.core.ParameterSource.DEFAULT else frozenset()
 
 
 @main.command("report")
@@ -481,7 +500,7 @@ def report_command(
         "sarif": sarif_path,
         "markdown": markdown_path,
     }
-    write_reports(report, outputs)
+    write_reports(report, outputs, optional=_default_html(click.get_current_context()))
     print_summary(Console(stderr=json_path == "-"), report, verbose=verbose > 0)
     sys.exit(exit_code(report))
 

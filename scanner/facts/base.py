@@ -185,9 +185,8 @@ class Facts:
     def _derive(self, fact: Fact[T]) -> T:
         mode = self.context.mode
         if mode not in fact.modes:
-            raise FactUnavailable(
-                f"{fact.description} cannot be gathered from a {mode.value} target"
-            )
+            where = "an image's files alone" if mode is Mode.OFFLINE else "a running host"
+            raise FactUnavailable(f"{fact.description} cannot be gathered from {where}")
         output: ProbeOutput | None = None
         if mode is Mode.LIVE and fact.probe is not None:
             output = self.outputs.get(fact.name)
