@@ -139,12 +139,38 @@ def _parse_sshd_t_sections(text: str) -> dict[tuple[str, str], str]:
     return {key: "\n".join(lines) for key, lines in sections.items()}
 
 
-def _offline_users(g: Gathered) -> list[str]:
+# Shells with which no one logs in: sshd's password settings do not matter for those accounts.
+_NO_LOGIN_SHELLS = (
+    "nologin",
+    "false",
+    "/bin/sync",
+    "/sbin/shutdown",
+    "/sbin/halt",
+    "/usr/sbin/halt",
+)
+# Match User blocks are judged for this many accounts at most (root and the login user first).
+MAX_JUDGED_USERS = 20
+
+
+def _judged_users(g: Gathered) -> list[str]:
+    """root, the login user, then every account that can log in (it has a real shell).
+
+    A `Match User` block that enables passwords for any such account lets a password in.
+    """
     try:
         login = g.get(LOGIN_USER).name
     except (FactUnavailable, FactFailed):
         login = "ec2-user"
-    return ["root"] if login == "root" else ["root", login]
+    users = ["root", login]
+    try:
+        passwd = g.get(PASSWD)
+    except (FactUnavailable, FactFailed):
+        passwd = []
+    for entry in passwd:
+        shell = entry.shell or "/bin/sh"  # an empty shell field means /bin/sh
+        if not shell.endswith(_NO_LOGIN_SHELLS):
+            users.append(entry.name)
+    return list(dict.fromkeys(users))[:MAX_JUDGED_USERS]
 
 
 def _from_config(
@@ -194,7 +220,7 @@ def _derive_effective(g: Gathered) -> SshdEffective:
             raise AssertionError("unreachable")
         addrs = vetting_addresses(config)
         return SshdEffective(
-            tuple(_from_config(g, config, _offline_users(g), addrs)),
+            tuple(_from_config(g, config, _judged_users(g), addrs)),
             "parsed sshd_config with OpenSSH semantics",
         )
     output = g.require_output()
@@ -218,9 +244,10 @@ def _derive_effective(g: Gathered) -> SshdEffective:
     for (user, addr), text in usable.items():
         parsed = None
         if config is not None:
-            effective = config.effective(
-                ConnectionInfo(user=user, addr=addr, groups=user_groups(g.files, user))
+            info = ConnectionInfo(
+                user=user, addr=addr, groups=user_groups(g.files, user), lport=g.context.scan_port
             )
+            effective = config.effective(info)
             parsed = {key: effective.get(key) for key in _JUDGED}
         spec = f"sshd -T -C user={user},addr={addr}"
         views.append(
@@ -228,13 +255,19 @@ def _derive_effective(g: Gathered) -> SshdEffective:
         )
     notes: list[str] = []
     if config is not None:
-        # sshd -T was asked at fixed addresses; Match Address blocks may carve out others.
-        asked = {addr for _, addr in usable}
-        extra = [a for a in vetting_addresses(config) if a not in asked]
-        if extra:
-            users = sorted({u for u, _ in usable})
-            views += _from_config(g, config, users, extra)
-            notes.append("addresses " + ", ".join(extra) + " judged from sshd_config")
+        # sshd -T was asked for root and the login user at fixed addresses; Match blocks may
+        # carve out other addresses and other accounts, judged from the configuration files.
+        asked_users = sorted({u for u, _ in usable})
+        asked_addrs = {addr for _, addr in usable}
+        addresses = vetting_addresses(config)
+        extra_addrs = [a for a in addresses if a not in asked_addrs]
+        if extra_addrs:
+            views += _from_config(g, config, asked_users, extra_addrs)
+            notes.append("addresses " + ", ".join(extra_addrs) + " judged from sshd_config")
+        extra_users = [u for u in _judged_users(g) if u not in asked_users]
+        if extra_users:
+            views += _from_config(g, config, extra_users, addresses)
+            notes.append("accounts " + ", ".join(extra_users) + " judged from sshd_config")
     return SshdEffective(tuple(views), "sshd -T (effective configuration)", tuple(notes))
 
 
