@@ -195,3 +195,17 @@ def wait_for_banner(
         if clock() >= deadline:
             raise AwsError(f"{host}:{port} never became reachable ({last})")
         cancel.sleep(poll_s)
+
+
+def instance_address(instance: dict[str, Any], address: str) -> str:
+    """The instance's public or private IP, or an error saying what to try instead."""
+    value = (
+        instance.get("PublicIpAddress") if address == "public" else instance.get("PrivateIpAddress")
+    )
+    if not value:
+        other = "private" if address == "public" else "public"
+        raise AwsError(
+            f"{instance.get('InstanceId')} has no {address} IP address; use --address {other} "
+            "or another --subnet-id"
+        )
+    return str(value)

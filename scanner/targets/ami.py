@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import os
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scanner.aws.console import host_key_fingerprints
 from scanner.aws.errors import AwsError, describe
 from scanner.aws.launch import (
     Network,
@@ -29,28 +28,19 @@ from scanner.aws.launch import (
     private_source_cidr,
     public_source_cidr,
     validate_cidr,
-    wait_for_banner,
-    wait_for_state,
 )
 from scanner.aws.resources import ScanResources, new_scan_id
 from scanner.aws.session import ec2_client, is_ami_id, make_session
-from scanner.collect import LiveSettings
 from scanner.facts.base import Facts, Mode, ScanContext
 from scanner.facts.image import ImageInfo
 from scanner.fs import MemoryTree
-from scanner.linux import scan_live
 from scanner.model import Platform
 from scanner.run import ScanRun
 from scanner.targets.base import ScanAborted, ScanOptions, TargetError
-from scanner.targets.ssh import DEFAULT_USERS, live_context, login
-from scanner.transports.base import AuthError, ConnectError, TransportError
-from scanner.transports.ssh import Credentials, HostKeyPolicy, SSHTransport, load_private_key
+from scanner.transports.base import TransportError
+from scanner.transports.ssh import load_private_key
 
 log = logging.getLogger(__name__)
-
-DEFAULT_WAIT_S = 600.0
-# One login attempt's own bound; the whole wait is bounded by --connect-timeout.
-LOGIN_ATTEMPT_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -78,6 +68,12 @@ def generate_ed25519() -> tuple[paramiko.PKey, str, bytes]:
     )
     key = paramiko.Ed25519Key.from_private_key(io.StringIO(pem.decode()))
     return key, public.decode(), pem
+
+
+# Waits for a launched instance, logs in, collects and judges (Linux over SSH, Windows over WinRM).
+InstanceScanner = Callable[
+    ["AmiTarget", Any, ScanRun, ScanOptions, ScanContext, ScanResources, LaunchKey], None
+]
 
 
 class AmiTarget:
@@ -134,7 +130,9 @@ class AmiTarget:
 
             self._launch(client, run, options, image, context, scan_windows_instance)
         else:
-            self._launch(client, run, options, image, context, self._scan_linux_instance)
+            from scanner.targets.ami_linux import scan_linux_instance
+
+            self._launch(client, run, options, image, context, scan_linux_instance)
 
     def _resolve(self, client: Any, run: ScanRun) -> dict[str, Any]:
         try:
@@ -196,7 +194,7 @@ class AmiTarget:
         options: ScanOptions,
         image: dict[str, Any],
         context: ScanContext,
-        scan_instance: Any,
+        scan_instance: InstanceScanner,
     ) -> None:
         windows = self.platform == "windows"
         resources = ScanResources(client, new_scan_id(), poll_s=options.poll_interval_s)
@@ -318,104 +316,6 @@ class AmiTarget:
             "InstanceInitiatedShutdownBehavior": "terminate",
             "TagSpecifications": resources.spec("instance", "volume", "network-interface"),
         }
-
-    def _scan_linux_instance(
-        self,
-        _target: AmiTarget,
-        client: Any,
-        run: ScanRun,
-        options: ScanOptions,
-        context: ScanContext,
-        resources: ScanResources,
-        key: LaunchKey,
-    ) -> None:
-        deadline = time.monotonic() + (options.connect_timeout_s or DEFAULT_WAIT_S)
-        assert resources.instance_id is not None
-        with run.phase("running", "Waiting for the instance to run"):
-            instance = wait_for_state(
-                client, resources.instance_id, deadline, run.cancel, options.poll_interval_s
-            )
-        address = (
-            instance.get("PublicIpAddress")
-            if options.address == "public"
-            else instance.get("PrivateIpAddress")
-        )
-        if not address:
-            raise ScanAborted(
-                f"{resources.instance_id} has no {options.address} IP address; use --address {'private' if options.address == 'public' else 'public'} or another --subnet-id"
-            )
-        run.details["address"] = f"{address} ({options.address})"
-        with run.phase("port open", f"Waiting for SSH on {address}:{options.scan_port}"):
-            wait_for_banner(
-                address, options.scan_port, deadline, run.cancel, options.poll_interval_s
-            )
-        pinned = self._console_fingerprints(client, resources.instance_id)
-        users = (options.user,) if options.user else DEFAULT_USERS
-        assert key.private_key is not None  # Linux launches always carry an SSH key
-        credentials = Credentials(keys=[key.private_key], use_agent=False, use_default_keys=False)
-        with run.phase("logged in", "Logging in"):
-            transport = self._login_until(
-                address, options, users, credentials, HostKeyPolicy(pinned=pinned), deadline, run
-            )
-        try:
-            run.details.update(
-                {
-                    "login_user": transport.user,
-                    "host_key_verification": transport.host_key_verification,
-                }
-            )
-            live = live_context(
-                transport, self.kind, options, refresh_package_metadata=True, extra=context.extra
-            )
-            settings = LiveSettings(
-                login_user=transport.user,
-                scanner_address=transport.local_address or "",
-                scan_port=options.scan_port,
-                refresh_package_metadata=True,
-            )
-            scan_live(run, transport, live, settings, options.collect_timeout_s)
-        finally:
-            transport.close()
-
-    def _login_until(
-        self,
-        address: str,
-        options: ScanOptions,
-        users: tuple[str, ...],
-        credentials: Credentials,
-        host_keys: HostKeyPolicy,
-        deadline: float,
-        run: ScanRun,
-    ) -> SSHTransport:
-        """Log in, retrying until the deadline: sshd often answers before cloud-init installed the
-        key, and may restart once during first boot (refused or dropped connections)."""
-        while True:
-            run.cancel.check()
-            try:
-                return login(
-                    address,
-                    options.scan_port,
-                    users,
-                    credentials,
-                    host_keys,
-                    min(LOGIN_ATTEMPT_TIMEOUT_S, max(deadline - time.monotonic(), 1.0)),
-                    run.cancel,
-                )
-            except (AuthError, ConnectError):
-                if time.monotonic() >= deadline:
-                    raise
-            run.cancel.sleep(options.poll_interval_s)
-
-    @staticmethod
-    def _console_fingerprints(client: Any, instance_id: str) -> list[str]:
-        try:
-            output = (
-                client.get_console_output(InstanceId=instance_id, Latest=True).get("Output") or ""
-            )
-        except Exception as exc:
-            log.debug("console output unavailable: %s", exc)
-            return []
-        return host_key_fingerprints(output)
 
     @staticmethod
     def _attach_console(client: Any, resources: ScanResources, run: ScanRun) -> None:

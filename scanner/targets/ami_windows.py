@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from scanner.aws.launch import wait_for_banner, wait_for_state
+from scanner.aws.launch import instance_address, wait_for_banner, wait_for_state
 from scanner.aws.windows_password import PasswordTimeout, wait_for_password
 from scanner.errors import ScanAborted
 from scanner.facts.base import Mode, ScanContext
@@ -50,13 +50,7 @@ def scan_windows_instance(
         instance = wait_for_state(
             client, instance_id, deadline, run.cancel, options.poll_interval_s
         )
-    address = (
-        instance.get("PublicIpAddress")
-        if options.address == "public"
-        else instance.get("PrivateIpAddress")
-    )
-    if not address:
-        raise ScanAborted(f"{instance_id} has no {options.address} IP address")
+    address = instance_address(instance, options.address)
     run.details["address"] = f"{address} ({options.address})"
     with run.phase("port open", f"Waiting for WinRM on {address}:{port}"):
         wait_for_banner(address, port, deadline, run.cancel, options.poll_interval_s, expect=b"")

@@ -28,6 +28,7 @@ from moto import mock_aws
 
 import scanner.aws.session as aws_session
 import scanner.targets.ami as ami
+import scanner.targets.ami_linux as ami_linux
 from reports import json_report
 from scanner.aws.resources import ScanResources
 from scanner.aws.sweep import sweep
@@ -626,13 +627,13 @@ def test_a_signal_during_the_collection_cleans_up_and_the_report_says_interrupte
     ec2: Any, inject: Injector, server: SshdServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     image = register_image(ec2)
-    real_scan_live = ami.scan_live
+    real_scan_live = ami_linux.scan_live
 
     def collect_then_signal(run: Any, *args: Any) -> None:
         run.cancel.set("SIGTERM")
         real_scan_live(run, *args)
 
-    monkeypatch.setattr(ami, "scan_live", collect_then_signal)
+    monkeypatch.setattr(ami_linux, "scan_live", collect_then_signal)
     outcome = scan(ec2, image, options(loopback_subnet(ec2), server.port), server)
     assert_incomplete(outcome, "interrupted (SIGTERM)")
     assert "logged in" in [p.name for p in outcome.report.phases]
