@@ -302,34 +302,25 @@ def test_no_default_vpc_is_a_clear_error_and_leaves_nothing(moto: Moto, tmp_path
     assert leftovers(client) == NOTHING_LEFT
 
 
+def unanswered_scan_args(image: str, subnet: str, report: Path, *extra: str) -> list[str]:
+    """A scan whose instance never answers: nothing listens on the scan port."""
+    from tests.sshd import free_port
+
+    return [
+        sys.executable, "-m", "scanner", image,
+        "--subnet-id", subnet, "--address", "private", "--scan-port", str(free_port()),
+        "--json", str(report), "--no-html", "--poll-interval", "0.1", *extra,
+    ]  # fmt: skip
+
+
 def test_an_instance_that_never_answers_is_exit_3_with_its_console_output(
     moto: Moto, tmp_path: Path
 ) -> None:
     client = moto.client()
     image = register_image(client)
     subnet = loopback_subnet(client)
-    from tests.sshd import free_port
-
     report = tmp_path / "r.json"
-    args = [
-        sys.executable,
-        "-m",
-        "scanner",
-        image,
-        "--subnet-id",
-        subnet,
-        "--address",
-        "private",
-        "--scan-port",
-        str(free_port()),
-        "--json",
-        str(report),
-        "--no-html",
-        "--poll-interval",
-        "0.1",
-        "--connect-timeout",
-        "2",
-    ]
+    args = unanswered_scan_args(image, subnet, report, "--connect-timeout", "2")
     result = run_amiscan(moto, args, tmp_path)
     assert result.returncode == 3
     data = load(report)
@@ -381,26 +372,8 @@ def test_a_signal_during_the_wait_cleans_up_and_writes_the_report(
     client = moto.client()
     image = register_image(client)
     subnet = loopback_subnet(client)
-    from tests.sshd import free_port
-
     report = tmp_path / "r.json"
-    args = [
-        sys.executable,
-        "-m",
-        "scanner",
-        image,
-        "--subnet-id",
-        subnet,
-        "--address",
-        "private",
-        "--scan-port",
-        str(free_port()),
-        "--json",
-        str(report),
-        "--no-html",
-        "--poll-interval",
-        "0.1",
-    ]
+    args = unanswered_scan_args(image, subnet, report)
     environment = moto.env()
     environment["HOME"] = str(tmp_path)
     process = subprocess.Popen(
