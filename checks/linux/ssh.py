@@ -13,6 +13,7 @@ from scanner.facts.linux.ssh import (
     OFFERED_AUTH,
     SSHD_EFFECTIVE,
     OfferedAuth,
+    SshdEffective,
     SshdView,
 )
 from scanner.facts.linux.system import FIREWALL, LISTENERS
@@ -101,8 +102,22 @@ def password_authentication(facts: Facts) -> Outcome:
             )
             for u, m in offered.by_user.items()
         ]
-    return Outcome(
+    outcome = Outcome(
         Status.PASS, "sshd refuses passwords for every vetting connection", tuple(evidence + notes)
+    )
+    return _unless_rejected(outcome, effective)
+
+
+def _unless_rejected(outcome: Outcome, effective: SshdEffective) -> Outcome:
+    """A pass becomes a warning when sshd would refuse to start with this configuration."""
+    if outcome.status is not Status.PASS or not effective.fatal_problems:
+        return outcome
+    evidence = [line(p.split(": ", 1)[0], p.split(": ", 1)[-1]) for p in effective.fatal_problems]
+    return Outcome(
+        Status.WARN,
+        f"{outcome.summary}, but sshd would refuse to start with this configuration: "
+        "vetting could not log in at all",
+        (*evidence, *outcome.evidence),
     )
 
 
@@ -140,11 +155,12 @@ def root_login(facts: Facts) -> Outcome:
             tuple(setting_evidence(unsafe, "permitrootlogin")),
         )
     value = _first(views[0], "permitrootlogin")
-    return Outcome(
+    outcome = Outcome(
         Status.PASS,
         f"PermitRootLogin is {value} for every vetting connection",
         tuple(setting_evidence(views, "permitrootlogin")),
     )
+    return _unless_rejected(outcome, effective)
 
 
 @check(

@@ -18,6 +18,7 @@ from scanner.parsers.sshd_config import (
     user_groups,
     vetting_addresses,
 )
+from scanner.parsers.sshd_config import Severity as ProblemSeverity
 
 SSHD_CONFIG_PATH = "/etc/ssh/sshd_config"
 
@@ -72,6 +73,8 @@ class SshdEffective:
     views: tuple[SshdView, ...]
     method: str
     notes: tuple[str, ...] = ()
+    # Lines for which sshd would refuse to start ("path:line: fatal: …"), judged offline.
+    fatal_problems: tuple[str, ...] = ()
 
     def for_user(self, user: str) -> list[SshdView]:
         return [v for v in self.views if v.user == user]
@@ -208,6 +211,10 @@ def _with_sources(
     return settings
 
 
+def _fatal(config: SshdConfig) -> tuple[str, ...]:
+    return tuple(str(p) for p in config.issues if p.kind is ProblemSeverity.FATAL)
+
+
 def _derive_effective(g: Gathered) -> SshdEffective:
     config: SshdConfig | None
     try:
@@ -222,6 +229,7 @@ def _derive_effective(g: Gathered) -> SshdEffective:
         return SshdEffective(
             tuple(_from_config(g, config, _judged_users(g), addrs)),
             "parsed sshd_config with OpenSSH semantics",
+            fatal_problems=_fatal(config),
         )
     output = g.require_output()
     sections = _parse_sshd_t_sections(output.text)
@@ -239,6 +247,7 @@ def _derive_effective(g: Gathered) -> SshdEffective:
             tuple(_from_config(g, config, users, addrs)),
             "parsed sshd_config (sshd -T unavailable)",
             (f"`sshd -T` could not run: {why}",),
+            fatal_problems=_fatal(config),
         )
     views = []
     for (user, addr), text in usable.items():

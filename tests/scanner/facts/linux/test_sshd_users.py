@@ -52,3 +52,25 @@ def test_match_user_blocks_count_for_accounts_that_can_log_in(
     assert outcome.status is status, outcome
     if status is Status.FAIL:
         assert any(f"user={match_user}" in e.text for e in outcome.evidence)
+
+
+@pytest.mark.parametrize("check_id", ["linux.ssh.password-authentication", "linux.ssh.root-login"])
+def test_a_configuration_sshd_would_refuse_turns_a_pass_into_a_warning(
+    tmp_path: Path, check_id: str
+) -> None:
+    from scanner.registry import load_checks
+
+    facts = build_offline_facts(
+        tmp_path,
+        {
+            "/etc/passwd": PASSWD,
+            "/etc/ssh/sshd_config": (
+                "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                "PermitRootLogin no\nNoSuchKeyword yes\n"
+            ),
+        },
+    )
+    outcome = run(load_checks()[check_id], facts)
+    assert outcome.status is Status.WARN
+    assert "sshd would refuse to start" in outcome.summary
+    assert outcome.evidence[0].source == "/etc/ssh/sshd_config:4"
