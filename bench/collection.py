@@ -34,7 +34,9 @@ from tests.sshd import start_sshd
 SLOW_CHECKS = ("linux.secrets.", "linux.packages.")
 
 
-def batched(transport: SSHTransport, checks: list[Check], settings: LiveSettings) -> tuple[float, int, int]:
+def batched(
+    transport: SSHTransport, checks: list[Check], settings: LiveSettings
+) -> tuple[float, int, int]:
     """Wall seconds, exec channels and probes answered for one batched collection."""
     before = transport.exec_count
     started = time.perf_counter()
@@ -44,7 +46,9 @@ def batched(transport: SSHTransport, checks: list[Check], settings: LiveSettings
     return time.perf_counter() - started, transport.exec_count - before, probes
 
 
-def per_check(transport: SSHTransport, checks: list[Check], settings: LiveSettings) -> tuple[float, int, int]:
+def per_check(
+    transport: SSHTransport, checks: list[Check], settings: LiveSettings
+) -> tuple[float, int, int]:
     """The same facts gathered the naive way: one exec (and one sudo) per check."""
     before = transport.exec_count
     probes = 0
@@ -69,7 +73,9 @@ def main() -> None:
         server = start_sshd(Path(workdir), getpass.getuser())
         try:
             transport = SSHTransport(
-                server.host, server.port, server.user,
+                server.host,
+                server.port,
+                server.user,
                 Credentials(identity_file=server.key_path, use_agent=False, use_default_keys=False),
                 HostKeyPolicy(),
             )
@@ -90,7 +96,9 @@ def main() -> None:
     print(f"{'':24}{'median wall s':>14}{'exec channels':>15}{'probes run':>12}")
     print(f"{'batched (amiscan)':24}{one_s:>14.3f}{one[0][1]:>15}{one[0][2]:>12}")
     print(f"{'one exec per check':24}{many_s:>14.3f}{many[0][1]:>15}{many[0][2]:>12}")
-    print(f"per-check / batched: {many_s / one_s:.2f}x wall time, {many[0][1] / one[0][1]:.0f}x exec channels")
+    print(
+        f"per-check / batched: {many_s / one_s:.2f}x wall time, {many[0][1] / one[0][1]:.0f}x exec channels"
+    )
 
 
 if __name__ == "__main__":
