@@ -10,6 +10,16 @@ import yaml
 from scanner.facts.base import Fact, FactFailed, FactUnavailable, Gathered, Mode
 from scanner.fs import glob, read_text_or_none
 
+# Shells with which no one logs in (any path ending so); an empty shell field means /bin/sh.
+NO_LOGIN_SHELLS = (
+    "nologin",
+    "false",
+    "/bin/sync",
+    "/sbin/shutdown",
+    "/sbin/halt",
+    "/usr/sbin/halt",
+)
+
 
 @dataclass(frozen=True)
 class PasswdEntry:
@@ -19,6 +29,11 @@ class PasswdEntry:
     home: str
     shell: str
     line_number: int
+
+    @property
+    def can_log_in(self) -> bool:
+        """True when the account has a real shell, so a password or key would let someone in."""
+        return not (self.shell or "/bin/sh").endswith(NO_LOGIN_SHELLS)
 
 
 def parse_passwd(text: str) -> list[PasswdEntry]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from scanner.facts.base import Fact, FactFailed, Gathered, Probe
+from scanner.facts.base import Fact, FactFailed, FactUnavailable, Gathered, Probe
+from scanner.facts.linux.accounts import PASSWD, PasswdEntry
 from scanner.fs import FileSource, glob
 
 HISTORY_NAMES = (
@@ -93,10 +94,53 @@ _SECRET_KEY = re.compile(
 )
 _ANY = re.compile(_GREP_PATTERN)
 
+# Home directories outside the searched trees (a service account's /var/lib/app, say) are
+# searched too when their account can log in; system directories never are.
+_SKIPPED_HOMES = (
+    "/",
+    "/bin",
+    "/sbin",
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/dev",
+    "/proc",
+    "/sys",
+    "/run",
+    "/var/empty",
+    "/nonexistent",
+)
+
+
+def home_dirs_to_search(passwd: list[PasswdEntry]) -> tuple[str, ...]:
+    """Homes of accounts that can log in, outside SEARCH_DIRS and system directories."""
+    homes = []
+    for entry in passwd:
+        home = entry.home.rstrip("/") or "/"
+        if not entry.can_log_in or not home.startswith("/") or _covered(home):
+            continue
+        homes.append(home)
+    return tuple(dict.fromkeys(homes))
+
+
+def _covered(home: str) -> bool:
+    inside = any(home == d or home.startswith(d + "/") for d in SEARCH_DIRS)
+    system = any(home == d or home.startswith(d + "/") for d in _SKIPPED_HOMES if d != "/")
+    return inside or system or home == "/"
+
+
+_FIND = f'find "$d" -xdev -type f -size -{MAX_SEARCHED_FILE // 1024}k -print0 2>/dev/null'
 _SECRET_SCRIPT = rf"""
-for d in {" ".join(SEARCH_DIRS)}; do
-  [ -d "$d" ] && find "$d" -xdev -type f -size -{MAX_SEARCHED_FILE // 1024}k -print0 2>/dev/null
-done | xargs -0 -r grep -IHnZE -m {MAX_MATCHES_PER_FILE} -e '{_GREP_PATTERN}' 2>/dev/null | cut -c1-600
+homes=$(awk -F: '$7 !~ /(nologin|false|sync|shutdown|halt)$/ {{print $6}}' /etc/passwd 2>/dev/null)
+{{
+  for d in {" ".join(SEARCH_DIRS)}; do [ -d "$d" ] && {_FIND}; done
+  for d in $homes; do
+    case "$d" in
+      {"|".join(f"{h}|{h}/*" for h in (*SEARCH_DIRS, *_SKIPPED_HOMES) if h != "/")}|/) continue ;;
+    esac
+    [ -d "$d" ] && {_FIND}
+  done
+}} | xargs -0 -r grep -IHnZE -m {MAX_MATCHES_PER_FILE} -e '{_GREP_PATTERN}' 2>/dev/null | cut -c1-600
 exit 0
 """
 
@@ -192,7 +236,11 @@ def _derive_secret_matches(g: Gathered) -> tuple[SecretMatch, ...]:
         if output.timed_out:
             raise FactFailed("the search for secrets timed out")
         return tuple(_parse_grep(output.text))
-    return tuple(search_files(g.files))
+    try:
+        homes = home_dirs_to_search(g.get(PASSWD))
+    except (FactUnavailable, FactFailed):
+        homes = ()
+    return tuple(search_files(g.files, SEARCH_DIRS + homes))
 
 
 SECRET_MATCHES = Fact(
@@ -200,4 +248,5 @@ SECRET_MATCHES = Fact(
     description="files containing AWS keys or private keys",
     derive=_derive_secret_matches,
     probe=Probe(_SECRET_SCRIPT, privileged=True, timeout_s=180),
+    depends=(PASSWD,),
 )

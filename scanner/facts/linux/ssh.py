@@ -142,15 +142,6 @@ def _parse_sshd_t_sections(text: str) -> dict[tuple[str, str], str]:
     return {key: "\n".join(lines) for key, lines in sections.items()}
 
 
-# Shells with which no one logs in: sshd's password settings do not matter for those accounts.
-_NO_LOGIN_SHELLS = (
-    "nologin",
-    "false",
-    "/bin/sync",
-    "/sbin/shutdown",
-    "/sbin/halt",
-    "/usr/sbin/halt",
-)
 # Match User blocks are judged for this many accounts at most (root and the login user first).
 MAX_JUDGED_USERS = 20
 
@@ -169,10 +160,7 @@ def _judged_users(g: Gathered) -> list[str]:
         passwd = g.get(PASSWD)
     except (FactUnavailable, FactFailed):
         passwd = []
-    for entry in passwd:
-        shell = entry.shell or "/bin/sh"  # an empty shell field means /bin/sh
-        if not shell.endswith(_NO_LOGIN_SHELLS):
-            users.append(entry.name)
+    users += [entry.name for entry in passwd if entry.can_log_in]
     return list(dict.fromkeys(users))[:MAX_JUDGED_USERS]
 
 

@@ -102,7 +102,9 @@ def _sections(text: str) -> dict[str, list[str]]:
 
 
 _RPM_UPDATE = re.compile(r"^(\S+)\.(\S+)\s+(\S+)\s+(\S+)\s*$")
-_ADVISORY = re.compile(r"^\S+\s+\S*/Sec\.?\s+\S+", re.IGNORECASE)
+# dnf4/yum: "ALAS2023-2024-512 Important/Sec. openssl-1:3.0.8-1.amzn2023.x86_64";
+# dnf5: "FEDORA-2024-1a2b3c4d5e security Important openssl-1:3.2.2-3.fc40.x86_64 2024-06-12 …".
+_ADVISORY = re.compile(r"^\S+\s+(?:\S*/Sec\.?|security)\s+\S+", re.IGNORECASE)
 
 
 def parse_updates(text: str, refreshed: bool) -> PendingUpdates:
