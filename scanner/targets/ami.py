@@ -8,6 +8,7 @@ SIGINT/SIGTERM (which cancels the scan at its next wait; cleanup itself cannot b
 from __future__ import annotations
 
 import io
+import ipaddress
 import logging
 import os
 from collections.abc import Callable
@@ -69,6 +70,9 @@ def generate_ed25519() -> tuple[paramiko.PKey, str, bytes]:
     key = paramiko.Ed25519Key.from_private_key(io.StringIO(pem.decode()))
     return key, public.decode(), pem
 
+
+# An --allow-cidr wider than this is said in the report: the instance is reachable by others.
+WIDE_INGRESS_PREFIX = 24
 
 # Waits for a launched instance, logs in, collects and judges (Linux over SSH, Windows over WinRM).
 InstanceScanner = Callable[
@@ -209,6 +213,11 @@ class AmiTarget:
                 launch_key = self._launch_key(resources, options, windows)
                 ports = [options.winrm_port, 3389] if windows else [options.scan_port]
                 cidr = self._scanner_cidr(options, network)
+                if ipaddress.ip_network(cidr).prefixlen < WIDE_INGRESS_PREFIX:
+                    run.notes.append(
+                        f"--allow-cidr {cidr} opens the scan port to far more than this scanner "
+                        "for the length of the scan"
+                    )
                 group = resources.create_security_group(network.vpc_id, ports, cidr)
                 instance_type = options.instance_type or choose_instance_type(image, windows)
                 run.details.update(

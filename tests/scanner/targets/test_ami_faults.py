@@ -638,3 +638,15 @@ def test_a_signal_during_the_collection_cleans_up_and_the_report_says_interrupte
     assert_incomplete(outcome, "interrupted (SIGTERM)")
     assert "logged in" in [p.name for p in outcome.report.phases]
     assert leftovers(ec2) == NOTHING_LEFT
+
+
+@pytest.mark.parametrize(("cidr", "warned"), [("0.0.0.0/0", True), ("127.0.0.1/32", False)])
+def test_a_wide_allow_cidr_is_said_in_the_report(
+    ec2: Any, inject: Injector, server: SshdServer, cidr: str, warned: bool
+) -> None:
+    image = register_image(ec2)
+    scan_options = options(loopback_subnet(ec2), server.port, allow_cidr=cidr)
+    outcome = scan(ec2, image, scan_options, server)
+    assert outcome.report.target.details["ingress"].startswith(cidr)
+    assert any("opens the scan port" in note for note in outcome.report.notes) is warned
+    assert leftovers(ec2) == NOTHING_LEFT
