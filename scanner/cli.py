@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from scanner import __version__
 from scanner.aws.errors import AwsError
@@ -114,9 +116,11 @@ def main() -> None:
     """Will this AMI pass AWS Marketplace vetting? Scan it and find out why not.
 
     \b
-    amiscan TARGET [options]     scan (TARGET: ssh://[user@]host[:port], local, dir:PATH)
+    amiscan TARGET... [options]  scan; TARGET: ami-…, ssh://[user@]host[:port],
+                                 winrm[s]://[user@]host[:port], local, dir:PATH
     amiscan checks [--json]      list the check catalog
     amiscan report FILE.json     re-render the reports of an earlier scan
+    amiscan cleanup              delete what an interrupted scan left in AWS
     """
 
 
@@ -565,11 +569,14 @@ def checks_command(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([_describe(c) for c in items], indent=2))
         return
-    console = Console()
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("id", "severity", "policy", "title"):
+        table.add_column(column, overflow="fold")
     for item in items:
-        console.print(
-            f"[bold]{item.id}[/]  {item.severity.value:<8} {item.policy.id:<8} {item.title}"
+        table.add_row(
+            escape(item.id), item.severity.value, escape(item.policy.id), escape(item.title)
         )
+    Console().print(table)
 
 
 def _describe(item: Check) -> dict[str, Any]:
