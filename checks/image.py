@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,14 @@ MAX_SIZE_GIB = 5120
 # Marketplace: "less than two years old", i.e. calendar years, not 730 days.
 MAX_AGE_MONTHS = 24
 AGE_WARN_MONTHS = 21
+
+
+def _attribute_outcome(facts: Facts, name: str, accepted: Callable[[Any], bool]) -> Outcome:
+    """pass when one DescribeImages attribute is acceptable, fail otherwise; it is the evidence."""
+    image = facts.get(IMAGE)
+    value = image.attributes.get(name)
+    status = Status.PASS if accepted(value) else Status.FAIL
+    return Outcome(status, f"{name} is {value}", (_attr(image, name),))
 
 
 def _attr(image: ImageInfo, name: str) -> Evidence:
@@ -36,10 +45,7 @@ def _attr(image: ImageInfo, name: str) -> Evidence:
     needs=[IMAGE],
 )
 def virtualization_hvm(facts: Facts) -> Outcome:
-    image = facts.get(IMAGE)
-    value = image.attributes.get("VirtualizationType")
-    status = Status.PASS if value == "hvm" else Status.FAIL
-    return Outcome(status, f"VirtualizationType is {value}", (_attr(image, "VirtualizationType"),))
+    return _attribute_outcome(facts, "VirtualizationType", lambda value: value == "hvm")
 
 
 @check(
@@ -53,10 +59,7 @@ def virtualization_hvm(facts: Facts) -> Outcome:
     needs=[IMAGE],
 )
 def architecture(facts: Facts) -> Outcome:
-    image = facts.get(IMAGE)
-    value = image.attributes.get("Architecture")
-    status = Status.PASS if value in ("x86_64", "arm64") else Status.FAIL
-    return Outcome(status, f"Architecture is {value}", (_attr(image, "Architecture"),))
+    return _attribute_outcome(facts, "Architecture", lambda value: value in ("x86_64", "arm64"))
 
 
 @check(
@@ -71,10 +74,7 @@ def architecture(facts: Facts) -> Outcome:
     needs=[IMAGE],
 )
 def ebs_backed(facts: Facts) -> Outcome:
-    image = facts.get(IMAGE)
-    value = image.attributes.get("RootDeviceType")
-    status = Status.PASS if value == "ebs" else Status.FAIL
-    return Outcome(status, f"RootDeviceType is {value}", (_attr(image, "RootDeviceType"),))
+    return _attribute_outcome(facts, "RootDeviceType", lambda value: value == "ebs")
 
 
 def _ebs_mappings(image: ImageInfo) -> list[tuple[str, dict[str, Any]]]:
@@ -216,10 +216,7 @@ def add_months(moment: datetime, months: int) -> datetime:
     needs=[IMAGE],
 )
 def ena_support(facts: Facts) -> Outcome:
-    image = facts.get(IMAGE)
-    value = image.attributes.get("EnaSupport")
-    status = Status.PASS if value is True else Status.FAIL
-    return Outcome(status, f"EnaSupport is {value}", (_attr(image, "EnaSupport"),))
+    return _attribute_outcome(facts, "EnaSupport", lambda value: value is True)
 
 
 @check(

@@ -14,7 +14,7 @@ import binascii
 import re
 import secrets
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -315,9 +315,3 @@ def _apply_record(collected: Collected, kind: str, args: list[str], encoding: st
         collected.sudo_error = _decode(args[0], encoding).decode("utf-8", errors="replace").strip()
     elif kind == "END":
         collected.complete = True
-
-
-def env_summary(env: Mapping[str, str]) -> dict[str, str]:
-    """The session facts worth showing in a report."""
-    keys = ("user", "hostname", "kernel")
-    return {key: env[key] for key in keys if env.get(key)}

@@ -365,17 +365,19 @@ def _wait_for(predicate: Any, timeout: float = 60) -> None:
     raise AssertionError("timed out waiting")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_during_the_wait_cleans_up_and_writes_the_report(
-    moto: Moto, tmp_path: Path, signum: int
-) -> None:
-    client = moto.client()
-    image = register_image(client)
-    subnet = loopback_subnet(client)
-    report = tmp_path / "r.json"
-    args = unanswered_scan_args(image, subnet, report)
+def signal_amiscan(
+    moto: Moto,
+    args: list[str],
+    tmp_path: Path,
+    signum: int,
+    ready: Any,
+    settle_s: float = 0.0,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen[str], str]:
+    """Start amiscan, send `signum` once `ready()` holds, and wait for it to finish cleaning up."""
     environment = moto.env()
     environment["HOME"] = str(tmp_path)
+    environment.update(extra_env or {})
     process = subprocess.Popen(
         args,
         env=environment,
@@ -385,14 +387,29 @@ def test_a_signal_during_the_wait_cleans_up_and_writes_the_report(
         cwd=tmp_path,
     )
     try:
-        # Waiting for a port nobody opens: the scan is in its wait once the instance exists.
-        _wait_for(lambda: leftovers(client)["instances"])
-        time.sleep(0.3)
+        _wait_for(ready)
+        time.sleep(settle_s)
         process.send_signal(signum)
         _, stderr = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
+    return process, stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_the_wait_cleans_up_and_writes_the_report(
+    moto: Moto, tmp_path: Path, signum: int
+) -> None:
+    client = moto.client()
+    image = register_image(client)
+    subnet = loopback_subnet(client)
+    report = tmp_path / "r.json"
+    args = unanswered_scan_args(image, subnet, report)
+    # Waiting for a port nobody opens: the scan is in its wait once the instance exists.
+    process, stderr = signal_amiscan(
+        moto, args, tmp_path, signum, lambda: bool(leftovers(client)["instances"]), settle_s=0.3
+    )
     assert process.returncode == 3, stderr
     assert "interrupted" in load(report)["errors"][0]
     assert "cleaning up" in stderr
@@ -437,26 +454,11 @@ def sleeper(facts: Facts) -> Outcome:
     image = register_image(client)
     subnet = loopback_subnet(client)
     report = tmp_path / "r.json"
-    environment = moto.env()
-    environment["HOME"] = str(tmp_path)
-    environment["PYTHONPATH"] = str(site)
     args = amiscan_args(image, subnet, server, report, "--checks", "acme.sleeper", "--no-html")
     with CloudInitEmulator(client, authorized_file(server)):
-        process = subprocess.Popen(
-            args,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=tmp_path,
+        process, stderr = signal_amiscan(
+            moto, args, tmp_path, signum, marker.exists, extra_env={"PYTHONPATH": str(site)}
         )
-        try:
-            _wait_for(marker.exists)
-            process.send_signal(signum)
-            _, stderr = process.communicate(timeout=120)
-        finally:
-            if process.poll() is None:
-                process.kill()
     assert process.returncode == 3, stderr
     data = load(report)
     assert "interrupted" in data["errors"][0]

@@ -204,21 +204,21 @@ def _fatal(config: SshdConfig) -> tuple[str, ...]:
 
 
 def _derive_effective(g: Gathered) -> SshdEffective:
+    if not g.live:
+        # Offline the configuration files are the only source: their absence is the answer.
+        files = g.get(SSHD_CONFIG)
+        addrs = vetting_addresses(files)
+        return SshdEffective(
+            tuple(_from_config(g, files, _judged_users(g), addrs)),
+            "parsed sshd_config with OpenSSH semantics",
+            fatal_problems=_fatal(files),
+        )
+    # Live, sshd -T is the authority; the copied files add line numbers and a fallback.
     config: SshdConfig | None
     try:
         config = g.get(SSHD_CONFIG)
     except (FactUnavailable, FactFailed):
         config = None
-    if not g.live:
-        if config is None:
-            g.get(SSHD_CONFIG)  # re-raises the reason
-            raise AssertionError("unreachable")
-        addrs = vetting_addresses(config)
-        return SshdEffective(
-            tuple(_from_config(g, config, _judged_users(g), addrs)),
-            "parsed sshd_config with OpenSSH semantics",
-            fatal_problems=_fatal(config),
-        )
     output = g.require_output()
     sections = _parse_sshd_t_sections(output.text)
     usable = {k: v for k, v in sections.items() if "passwordauthentication" in v.lower()}

@@ -39,10 +39,12 @@ $users = @(Get-CimInstance -ClassName Win32_UserAccount -Filter 'LocalAccount=Tr
 })
 ConvertTo-Json -Compress -Depth 4 -InputObject ([ordered]@{
     users = $users
-    guests = @(Get-AmiscanGroupMembers 'S-1-5-32-546')
-    remote_desktop_users = @(Get-AmiscanGroupMembers 'S-1-5-32-555')
+    guests = @(Get-AmiscanGroupMembers '@GUESTS_SID@')
+    remote_desktop_users = @(Get-AmiscanGroupMembers '@REMOTE_DESKTOP_USERS_SID@')
 })
-"""
+""".replace("@GUESTS_SID@", GUESTS_SID).replace(
+    "@REMOTE_DESKTOP_USERS_SID@", REMOTE_DESKTOP_USERS_SID
+)
 
 
 @dataclass(frozen=True)

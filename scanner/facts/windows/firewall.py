@@ -140,9 +140,6 @@ class Firewall:
     def rules_for(self, port: int) -> tuple[FirewallRule, ...]:
         return tuple(rule for rule in self.rules if rule.opens(port))
 
-    def in_group(self, group: str) -> tuple[FirewallRule, ...]:
-        return tuple(rule for rule in self.rules if rule.group.lower() == group.lower())
-
     def admits(self, port: int, ranges: Sequence[str] = VETTING_RANGES) -> Admission:
         """Judge inbound TCP to `port` from `ranges` under every active profile.
 
