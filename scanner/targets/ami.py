@@ -11,8 +11,6 @@ import io
 import ipaddress
 import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,28 +30,19 @@ from scanner.aws.launch import (
 )
 from scanner.aws.resources import ScanResources, new_scan_id
 from scanner.aws.session import ec2_client, is_ami_id, make_session
+from scanner.aws.windows_password import generate_rsa_key_pair
 from scanner.facts.base import Facts, Mode, ScanContext
 from scanner.facts.image import ImageInfo
 from scanner.fs import MemoryTree
-from scanner.model import Platform
+from scanner.model import Evidence, Outcome, Platform, Status
 from scanner.run import ScanRun
+from scanner.targets.ami_handoff import InstanceScanner, LaunchKey
+from scanner.targets.ami_linux import scan_linux_instance
 from scanner.targets.base import ScanAborted, ScanOptions, TargetError
 from scanner.transports.base import TransportError
 from scanner.transports.ssh import load_private_key
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LaunchKey:
-    """The key the scanner logs in with, and the key pair name EC2 knows it by."""
-
-    key_name: str | None
-    private_key: paramiko.PKey | None
-    public_line: str
-    pem: bytes = b""
-    # Windows: the RSA key that decrypts GetPasswordData.
-    rsa_key: rsa.RSAPrivateKey | None = None
 
 
 def generate_ed25519() -> tuple[paramiko.PKey, str, bytes]:
@@ -73,11 +62,6 @@ def generate_ed25519() -> tuple[paramiko.PKey, str, bytes]:
 
 # An --allow-cidr wider than this is said in the report: the instance is reachable by others.
 WIDE_INGRESS_PREFIX = 24
-
-# Waits for a launched instance, logs in, collects and judges (Linux over SSH, Windows over WinRM).
-InstanceScanner = Callable[
-    ["AmiTarget", Any, ScanRun, ScanOptions, ScanContext, ScanResources, LaunchKey], None
-]
 
 
 class AmiTarget:
@@ -122,6 +106,11 @@ class AmiTarget:
         run.judge(image_checks, Facts(MemoryTree(), context))
         if options.no_launch:
             run.notes.append("--no-launch: only the image checks ran")
+            # Selected by design not to run: a skip that says so, never an unjudged error.
+            for item in run.checks:
+                if item.platform is not Platform.IMAGE:
+                    why = "--no-launch: this check needs a launched instance"
+                    run.record(item, Outcome(Status.SKIP, why, (Evidence("--no-launch", why),)))
             return
         state = image.get("State")
         if state != "available":
@@ -130,12 +119,11 @@ class AmiTarget:
                 f"{self.id} is {state}, not available{': ' + reason if reason else ''}; it cannot be launched yet"
             )
         if self.platform == "windows":
+            # Imported only here: it loads pywinrm, which a Linux scan never needs (STYLE.md).
             from scanner.targets.ami_windows import scan_windows_instance
 
             self._launch(client, run, options, image, context, scan_windows_instance)
         else:
-            from scanner.targets.ami_linux import scan_linux_instance
-
             self._launch(client, run, options, image, context, scan_linux_instance)
 
     def _resolve(self, client: Any, run: ScanRun) -> dict[str, Any]:
@@ -277,8 +265,6 @@ class AmiTarget:
             key = load_private_key(options.identity_file)
             return LaunchKey(options.key_name, key, f"{key.get_name()} {key.get_base64()}")
         if windows:
-            from scanner.aws.windows_password import generate_rsa_key_pair
-
             rsa_private, public_line = generate_rsa_key_pair()
             name = resources.import_key_pair(public_line)
             return LaunchKey(name, None, public_line, rsa_key=rsa_private)

@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scanner.aws.console import host_key_fingerprints
 from scanner.aws.launch import instance_address, wait_for_banner, wait_for_state
+from scanner.aws.resources import ScanResources
 from scanner.collect import LiveSettings
 from scanner.facts.base import ScanContext
 from scanner.linux import scan_live
 from scanner.run import ScanRun
-from scanner.targets.base import ScanOptions
+from scanner.targets.ami_handoff import LaunchKey
+from scanner.targets.base import ScanOptions, Target
 from scanner.targets.ssh import DEFAULT_USERS, live_context, login
 from scanner.transports.base import AuthError, ConnectError
 from scanner.transports.ssh import Credentials, HostKeyPolicy, SSHTransport
-
-if TYPE_CHECKING:
-    from scanner.aws.resources import ScanResources
-    from scanner.targets.ami import AmiTarget, LaunchKey
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +31,7 @@ LOGIN_ATTEMPT_TIMEOUT_S = 15.0
 
 
 def scan_linux_instance(
-    target: AmiTarget,
+    target: Target,
     client: Any,
     run: ScanRun,
     options: ScanOptions,

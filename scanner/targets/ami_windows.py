@@ -7,24 +7,22 @@ on WinRM and RDP); AmiTarget's `finally` cleans up whatever happens here.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scanner.aws.launch import instance_address, wait_for_banner, wait_for_state
+from scanner.aws.resources import ScanResources
 from scanner.aws.windows_password import PasswordTimeout, wait_for_password
 from scanner.errors import ScanAborted
 from scanner.facts.base import Mode, ScanContext
 from scanner.facts.windows.launch_agent import PasswordData
 from scanner.model import Evidence, Outcome, Status
 from scanner.run import ScanRun
-from scanner.targets.base import ScanOptions
+from scanner.targets.ami_handoff import LaunchKey
+from scanner.targets.base import ScanOptions, Target
 from scanner.targets.winrm import OUTSIDE_IN_PORTS, probe_ports
 from scanner.transports.base import AuthError, ConnectError
 from scanner.transports.winrm import WinRMEndpoint, WinRMTransport
 from scanner.windows import scan_live_windows
-
-if TYPE_CHECKING:
-    from scanner.aws.resources import ScanResources
-    from scanner.targets.ami import AmiTarget, LaunchKey
 
 # Windows posts its password several minutes after boot; the default wait allows for it.
 DEFAULT_WINDOWS_WAIT_S = 1200.0
@@ -33,7 +31,7 @@ PASSWORD_CHECK = "windows.launch-agent.password"  # noqa: S105 - a check id
 
 
 def scan_windows_instance(
-    target: AmiTarget,
+    target: Target,
     client: Any,
     run: ScanRun,
     options: ScanOptions,

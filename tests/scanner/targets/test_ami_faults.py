@@ -480,6 +480,11 @@ def test_an_unreadable_ebs_default_is_a_note_and_the_image_is_judged_alone(
     )
     by_id = {r.id: r for r in report.results}
     assert by_id["image.snapshots-unencrypted"].status is Status.PASS
+    # The instance checks were not selected to run, by design: skipped, saying why.
+    instance_checks = [r for r in report.results if not r.id.startswith("image.")]
+    assert instance_checks
+    assert {r.status for r in instance_checks} == {Status.SKIP}
+    assert all(r.summary.startswith("--no-launch") for r in instance_checks)
 
 
 # --- cleanup that cannot finish ---------------------------------------------------------------
