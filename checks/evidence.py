@@ -47,6 +47,8 @@ def key_fingerprint(blob: str) -> str:
 _SUPPORT_STATUS = {
     "supported": Status.PASS,
     "ending-soon": Status.WARN,
+    # Past regular support, still patched for free by the distribution itself (Debian LTS).
+    "extended": Status.WARN,
     "end-of-life": Status.FAIL,
     # Not in the bundled table: never a pass, since nothing says it is supported.
     "unknown": Status.WARN,

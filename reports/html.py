@@ -83,7 +83,8 @@ _ACRONYMS = {
 # Table columns in reading order (fail first), as the model ranks statuses.
 _STATUS_ORDER = sorted(Status, key=lambda status: status.rank)
 _WAIVED = "waived"
-# The filterable states, in reading order: the model's statuses plus "waived" (a waived fail).
+# The filterable states, in reading order: the model's statuses plus "waived" (a waived fail
+# or error).
 STATES = ("fail", "error", "warn", "skip", "pass", _WAIVED)
 # The target facts reviewers look for first, in this order; other details follow as recorded.
 _FIRST_FACTS = (
@@ -99,9 +100,11 @@ _FIRST_FACTS = (
 # A value this long, or on several lines (e.g. console output), is folded under its label.
 _LONG_VALUE_CHARS = 160
 _VERDICT_SENTENCES = {
-    Verdict.PASS: "No unwaived failures: the image meets every requirement that was checked.",
+    Verdict.PASS: "Every check that applies was judged and none failed: the image meets every "
+    "requirement that was checked.",
     Verdict.FAIL: "The image does not meet AWS Marketplace requirements: see the failures below.",
-    Verdict.ERROR: "The scan could not complete: the results below are partial.",
+    Verdict.ERROR: "Could not judge: checks that apply to this image could not be judged, so "
+    "this is not a pass.",
 }
 
 
@@ -152,13 +155,14 @@ def _environment() -> Environment:
 
 
 def _context(report: Report) -> dict[str, Any]:
-    waived = sum(1 for r in report.results if r.status is Status.FAIL and r.waived)
+    waived = sum(1 for r in report.results if r.accepted)
     return {
         "report": report,
         "verdict": report.verdict.value,
         "verdict_sentence": _VERDICT_SENTENCES[report.verdict],
         "unwaived_failures": len(report.unwaived_failures),
         "waived_failures": waived,
+        "unjudged": report.unjudged_by_reason(),
         "target_facts": _target_facts(report),
         "collection_facts": [_fact(_label(k), v) for k, v in report.collection.items()],
         "statuses": [status.value for status in _STATUS_ORDER],
@@ -187,8 +191,7 @@ def _content_security_policy() -> str:
 
 
 def _view(result: Result, new_ids: frozenset[str]) -> _ResultView:
-    waived_fail = result.waived and result.status is Status.FAIL
-    state = _WAIVED if waived_fail else result.status.value
+    state = _WAIVED if result.accepted else result.status.value
     return _ResultView(
         result=result,
         state=state,

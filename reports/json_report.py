@@ -52,6 +52,10 @@ def to_dict(report: Report) -> dict[str, Any]:
         "duration_s": report.duration_s,
         "verdict": report.verdict.value,
         "summary": report.summary,
+        # Derived from `results` (unwaived errors), for gates that only read the top level.
+        "unjudged": [
+            {"id": r.id, "severity": r.severity.value, "reason": r.summary} for r in report.unjudged
+        ],
         "results": [_result_to_dict(result) for result in report.results],
         "phases": [{"name": p.name, "duration_s": p.duration_s} for p in report.phases],
         "errors": list(report.errors),

@@ -6,13 +6,13 @@ Mapping (the status a CI system shows for each amiscan status):
 |-------------------------|----------------------------------------------------------------|
 | pass                    | passed test case                                               |
 | fail                    | `<failure message=summary type=severity>`, body: evidence + fix |
-| fail, waived            | `<skipped message="waived: reason">`, waiver in `<system-out>`  |
+| fail or error, waived   | `<skipped message="waived: reason">`, waiver in `<system-out>`  |
 | warn                    | passed test case, the warning in `<system-out>`                |
 | skip                    | `<skipped message=reason>`                                     |
 | error                   | `<error message=summary type="error">`                         |
 
 Suite counts follow from that table: `failures` = unwaived fails, `skipped` = skips + waived
-fails, `errors` = errors, `tests` = all results. Why the scan could not complete (report errors)
+fails and errors, `errors` = unwaived errors, `tests` = all results. Why the scan could not complete (report errors)
 goes to the suite's `<system-err>`, its notes to `<system-out>`: a scan that never launched shows
 zero tests, and its exit code (3) is what fails the CI job.
 """
@@ -65,12 +65,12 @@ def _xml_text(text: str) -> str:
 
 def _counts(report: Report) -> dict[str, str]:
     results = report.results
-    waived_failures = sum(1 for r in results if r.status is Status.FAIL and r.waived)
+    waived = sum(1 for r in results if r.accepted)
     return {
         "tests": str(len(results)),
         "failures": str(len(report.unwaived_failures)),
-        "errors": str(sum(1 for r in results if r.status is Status.ERROR)),
-        "skipped": str(sum(1 for r in results if r.status is Status.SKIP) + waived_failures),
+        "errors": str(sum(1 for r in results if r.status is Status.ERROR and not r.waived)),
+        "skipped": str(sum(1 for r in results if r.status is Status.SKIP) + waived),
     }
 
 
@@ -80,6 +80,7 @@ def _add_properties(suite: ET.Element, report: Report) -> None:
         "amiscan.version": report.amiscan_version,
         "amiscan.catalog_version": report.catalog_version,
         "amiscan.verdict": report.verdict.value,
+        "amiscan.unjudged": ",".join(r.id for r in report.unjudged),
         "target.kind": report.target.kind,
         "target.id": report.target.id,
         "target.platform": report.target.platform,
@@ -98,7 +99,7 @@ def _add_testcase(suite: ET.Element, result: Result) -> None:
             time=_seconds(result.duration_s),
         ),
     )
-    if result.status is Status.FAIL and result.waived:
+    if result.accepted:
         ET.SubElement(case, "skipped", _attrs(message=f"waived: {_waiver_reason(result)}"))
         _text_element(case, "system-out", _waived_note(result) + "\n\n" + _details(result))
     elif result.status is Status.FAIL:

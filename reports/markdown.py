@@ -24,9 +24,9 @@ _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~$])")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 
 _VERDICT_LINES = {
-    Verdict.PASS: "PASS: no unwaived failures.",
+    Verdict.PASS: "PASS: every check that applies was judged, and no unwaived failure.",
     Verdict.FAIL: "FAIL: the image does not meet AWS Marketplace requirements.",
-    Verdict.ERROR: "ERROR: the scan could not complete; the results below are partial.",
+    Verdict.ERROR: "ERROR: could not judge checks that apply to this image; this is not a pass.",
 }
 _FINDING_STATUSES = (Status.FAIL, Status.ERROR, Status.WARN)
 # Columns in reading order (fail first), as the model ranks statuses.
@@ -55,7 +55,7 @@ def render_markdown(report: Report, *, max_evidence_chars: int = DEFAULT_MAX_EVI
 
 def _header(report: Report) -> str:
     target = report.target
-    waived = sum(1 for r in report.results if r.status is Status.FAIL and r.waived)
+    waived = sum(1 for r in report.results if r.accepted)
     facts = [
         f"{_inline(target.kind)} {_code(target.id)}",
         _inline(target.platform),
@@ -64,10 +64,19 @@ def _header(report: Report) -> str:
     if waived:
         facts.append(f"{waived} waived")
     facts.append(f"{report.duration_s:.1f} s")
-    return (
+    header = (
         f"## amiscan: {report.verdict.value.upper()}\n\n"
         f"**{_VERDICT_LINES[report.verdict]}**\n\n" + " · ".join(facts)
     )
+    unjudged = [
+        f"{', '.join(_code(i) for i in ids)}: {_inline(why)}"
+        for why, ids in report.unjudged_by_reason()
+    ]
+    if unjudged:
+        header += "\n\n" + "\n".join(
+            ["> **Could not judge:**", *(f"> - {line}" for line in unjudged)]
+        )
+    return header
 
 
 def _scan_problems(report: Report) -> str:
@@ -231,6 +240,6 @@ def _count(results: Iterable[Result], severity: Severity, status: Status) -> int
 
 
 def _status_word(result: Result) -> str:
-    if result.waived and result.status is Status.FAIL:
+    if result.accepted:
         return "WAIVED"
     return result.status.value.upper()

@@ -245,11 +245,13 @@ def _invocation(report: Report) -> dict[str, Any]:
     notifications += [
         {
             "level": "error",
-            "message": {"text": result.summary or "the check could not be evaluated"},
+            "message": {
+                "text": f"could not judge {result.id}: "
+                + (result.summary or "the check could not be evaluated")
+            },
             "associatedRule": {"id": result.id},
         }
-        for result in report.results
-        if result.status is Status.ERROR
+        for result in report.unjudged
     ]
     invocation: dict[str, Any] = {
         "executionSuccessful": report.verdict is not Verdict.ERROR,

@@ -1,7 +1,8 @@
 """The `amiscan` command line.
 
-Exit codes (DESIGN.md): 0 no unwaived fail; 1 at least one unwaived fail; 2 bad usage or input;
-3 the scan could not complete (the report is still written and says why).
+Exit codes (DESIGN.md): 0 pass: every check that applies was judged and none failed; 1 at least
+one unwaived fail; 2 bad usage or input; 3 could not judge: an unwaived error, or the scan could
+not complete (the report is still written and names what could not be judged, and why).
 """
 
 from __future__ import annotations
@@ -201,7 +202,9 @@ def main() -> None:
     type=click.IntRange(1, 65535),
     default=22,
     show_default=True,
-    help="SSH port to scan.",
+    help="The SSH port Marketplace vetting connects to, judged on every target; for ami-… also "
+    "the port amiscan reaches the instance on. An ssh:// URL's port is only how amiscan reaches "
+    "the host (a port forward, NAT or jump host).",
 )
 @click.option(
     "--winrm-port",
@@ -362,8 +365,9 @@ def scan_command(
 
 
 def combined_exit_code(codes: list[int]) -> int:
-    """Several targets: bad input first, then an incomplete scan, then a failing image."""
-    for code in (EXIT_USAGE, EXIT_INCOMPLETE, EXIT_FAIL):
+    """Several targets, judged as one gate the way one target's checks are: bad input first,
+    then a failing image (it would be rejected whatever else was judged), then could not judge."""
+    for code in (EXIT_USAGE, EXIT_FAIL, EXIT_INCOMPLETE):
         if code in codes:
             return code
     return EXIT_PASS

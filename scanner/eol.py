@@ -19,7 +19,9 @@ from typing import Any, Literal
 
 from scanner.parsers.os_release import OsRelease
 
-SupportStatus = Literal["supported", "ending-soon", "end-of-life", "unknown"]
+# "extended": past `eol` but inside an extension the distribution itself delivers for free (Debian
+# LTS through bookworm-security): still patched, so a warning; a paid extension is "end-of-life".
+SupportStatus = Literal["supported", "ending-soon", "extended", "end-of-life", "unknown"]
 
 # Distributions whose dotted VERSION_ID ("9.4", "8.10", "7.9.2009") is a minor release that shares
 # its major release's lifecycle. Ubuntu, SLES and Leap are deliberately absent: "22.10" or "15.5"
@@ -59,10 +61,16 @@ class Support:
 
 @dataclass(frozen=True)
 class _Terms:
-    """What a vendor calls the support that `eol` ends, and the extension after it."""
+    """What a vendor calls the support that `eol` ends, and the extension after it.
+
+    `free_extension` is true when the distribution itself delivers the extension's updates to
+    every user (Debian LTS); false when they need a paid subscription (ESM, ELS, LTSS, ESU), which
+    an image's buyers cannot be assumed to have.
+    """
 
     eol: str = "support"
     extended: str = "extended support"
+    free_extension: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,6 +198,9 @@ def _judge(lifecycle: Lifecycle, on: date, warn_days: int, terms: _Terms) -> Sup
     if warn_days < 0:
         raise ValueError(f"warn_days must not be negative, got {warn_days}")
     days_left = (lifecycle.eol - on).days
+    extended = lifecycle.extended_eol
+    if days_left < 0 and terms.free_extension and extended is not None and on <= extended:
+        return Support("extended", lifecycle, days_left, _in_free_extension(lifecycle, on, terms))
     if days_left < 0:
         return Support("end-of-life", lifecycle, days_left, _ended(lifecycle, on, terms))
     if days_left < warn_days:
@@ -213,12 +224,31 @@ def _ending(lifecycle: Lifecycle, days_left: int, terms: _Terms) -> str:
 def _ended(lifecycle: Lifecycle, on: date, terms: _Terms) -> str:
     details = [*_projected(lifecycle)]
     extended = lifecycle.extended_eol
+    entitled = False
     if extended is not None:
         # Reported so the seller sees what a paid extension would buy, not as a pass.
-        verb = "until" if on <= extended else "also ended on"
-        details.append(f"{terms.extended} {verb} {extended}")
+        entitled = on <= extended
+        verb = "until" if entitled else "also ended on"
+        paid = "" if terms.free_extension else "paid "
+        details.append(f"{paid}{terms.extended} {verb} {extended}")
     ended = f"{lifecycle.name} reached end of {terms.eol} on {lifecycle.eol}"
+    if entitled and not terms.free_extension:
+        ended += _parenthesised(details)
+        return (
+            f"{ended}; an image entitled to {terms.extended} may waive this result, with that "
+            "entitlement as the reason"
+        )
     return ended + _parenthesised(details)
+
+
+def _in_free_extension(lifecycle: Lifecycle, on: date, terms: _Terms) -> str:
+    left = (lifecycle.extended_eol - on).days if lifecycle.extended_eol else 0
+    details = [*_projected(lifecycle), f"{_days(left)} left"]
+    return (
+        f"{lifecycle.name} left {terms.eol} on {lifecycle.eol} and is in {terms.extended}, "
+        f"which the distribution itself delivers free until {lifecycle.extended_eol}"
+        f"{_parenthesised(details)}; move to a release in {terms.eol} before then"
+    )
 
 
 def _projected(lifecycle: Lifecycle) -> list[str]:
@@ -285,6 +315,7 @@ def _parse_terms(raw: Any) -> dict[str, _Terms]:
         terms[os_id] = _Terms(
             eol=_optional_str(names, "eol", where) or defaults.eol,
             extended=_optional_str(names, "extended", where) or defaults.extended,
+            free_extension=_optional_bool(names, "free_extension", where),
         )
     return terms
 

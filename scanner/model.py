@@ -100,6 +100,11 @@ class Result:
     waiver: dict[str, str] | None = None
     duration_s: float = 0.0
 
+    @property
+    def accepted(self) -> bool:
+        """A waived fail or error: shown as found, no longer counted towards the verdict."""
+        return self.waived and self.status in (Status.FAIL, Status.ERROR)
+
 
 @dataclass(frozen=True)
 class Phase:
@@ -145,6 +150,22 @@ class Report:
     @property
     def unwaived_failures(self) -> tuple[Result, ...]:
         return tuple(r for r in self.results if r.status is Status.FAIL and not r.waived)
+
+    @property
+    def unjudged(self) -> tuple[Result, ...]:
+        """Checks that applied but could not be judged (unwaived `error`), most severe first."""
+        return tuple(r for r in self.ordered_results() if r.status is Status.ERROR and not r.waived)
+
+    def unjudged_by_reason(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(why, check ids) for the unjudged checks, one entry per distinct reason.
+
+        A scan that stopped early leaves many checks with the same reason; grouping keeps the
+        banner and the terminal summary to one line per cause while still naming every check.
+        """
+        groups: dict[str, list[str]] = {}
+        for result in self.unjudged:
+            groups.setdefault(result.summary, []).append(result.id)
+        return [(why, tuple(ids)) for why, ids in groups.items()]
 
     def ordered_results(self) -> list[Result]:
         """Failures first, then by severity, then by id: the order people read."""

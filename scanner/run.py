@@ -134,13 +134,21 @@ class ScanRun:
 def verdict_of(
     results: tuple[Result, ...], incomplete: bool, fail_on: Severity | None = None
 ) -> Verdict:
-    """error when the scan could not complete; fail on an unwaived fail at or above `fail_on`."""
-    if incomplete:
-        return Verdict.ERROR
+    """The verdict a gate acts on; nothing unjudged is ever called a pass.
+
+    fail: an unwaived `fail` at or above `fail_on` (the image would be rejected, whatever else
+    could not be judged); else error: an unwaived `error` at or above `fail_on`, or the scan could
+    not complete; else pass.
+    """
     threshold = fail_on.rank if fail_on is not None else Severity.INFO.rank
-    failing = [
-        r
-        for r in results
-        if r.status is Status.FAIL and not r.waived and r.severity.rank >= threshold
-    ]
-    return Verdict.FAIL if failing else Verdict.PASS
+
+    def counted(status: Status) -> bool:
+        return any(
+            r.status is status and not r.waived and r.severity.rank >= threshold for r in results
+        )
+
+    if counted(Status.FAIL):
+        return Verdict.FAIL
+    if incomplete or counted(Status.ERROR):
+        return Verdict.ERROR
+    return Verdict.PASS

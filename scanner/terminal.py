@@ -58,6 +58,10 @@ def print_summary(console: Console, report: Report, verbose: bool = False) -> No
         console.print(table)
     if not_judged:
         console.print(f"[magenta]{not_judged} check(s) not judged: the scan stopped early[/]")
+    for why, ids in report.unjudged_by_reason():
+        if why.startswith(NOT_JUDGED):
+            continue  # folded into the line above; the reason is in the scan's errors
+        console.print(f"[magenta]could not judge[/] {escape(', '.join(ids))}: {escape(why)}")
     counts = ", ".join(f"{count} {status}" for status, count in report.summary.items() if count)
     verdict = report.verdict
     console.print(

@@ -3,15 +3,16 @@
 The rules, in the order a reviewer asks about them:
 
 - A waiver names one check by its exact id (scanner.config refuses prefixes and unknown ids).
-- An active waiver turns that check's `fail` into a waived fail: `waived` is true and `waiver`
-  holds the reason, expiry date and approver; the status stays `fail`, so every report still
-  shows what was found, and the fail no longer counts towards the verdict.
-- A waiver holds through its expiry date; from the day after, it no longer waives. The fail
+- An active waiver accepts that check's `fail` or `error` (a check that cannot be judged on this
+  image, e.g. one that needs a paid extended-support entitlement to be read): `waived` is true
+  and `waiver` holds the reason, expiry date and approver; the status stays as it was, so every
+  report still shows what was found, and the result no longer counts towards the verdict.
+- A waiver holds through its expiry date; from the day after, it no longer waives. The result
   then counts, its evidence says "waiver expired on …", and a report note says so too.
-- A waiver never changes a result that is not `fail` (pass, warn, skip, error): a waiver is for a
-  known failure, so a warn or an error must not be hidden by it. Such a waiver is not attached to
-  the result (so `waiver` always means "this fail was waived") but a note says it was not needed,
-  so that stale waivers get removed before they hide the next regression.
+- A waiver never changes a result that is not `fail` or `error` (pass, warn, skip): a waiver is
+  for a known finding, so a warning must not be hidden by it. Such a waiver is not attached to
+  the result (so `waiver` always means "this fail or error was waived") but a note says it was
+  not needed, so that stale waivers get removed before they hide the next regression.
 - A waiver for a check that did not run in this scan (not selected, or another platform's) is
   ignored without a note: one configuration file commonly serves several kinds of scan.
 """
@@ -28,6 +29,8 @@ from scanner.run import verdict_of
 
 # Evidence source of the line added to a failure whose waiver has expired.
 WAIVER_SOURCE = "waiver"
+# What a waiver can accept: a known failure, or a check known not to be judgeable on this image.
+WAIVABLE = frozenset({Status.FAIL, Status.ERROR})
 # A note warns this many days ahead that an active waiver is about to lapse and fail the build.
 EXPIRY_WARNING_DAYS = 14
 
@@ -67,11 +70,11 @@ def _apply(result: Result, waiver: Waiver, today: date) -> tuple[Result, str | N
     who = f"{waiver.reason} (approved by {waiver.approver})"
     if waiver.expired(today):
         note = f"waiver for {result.id} expired on {expires} and no longer waives it: {who}"
-        if result.status is not Status.FAIL:
+        if result.status not in WAIVABLE:
             return result, note
         evidence = Evidence(WAIVER_SOURCE, f"waiver expired on {expires}: {who}")
         return dataclasses.replace(result, evidence=(*result.evidence, evidence)), note
-    if result.status is not Status.FAIL:
+    if result.status not in WAIVABLE:
         return result, (
             f"waiver for {result.id} (expires {expires}) was not needed: the check's status "
             f"is {result.status.value}; remove the waiver"

@@ -52,6 +52,24 @@ def write_tree(root: Path, tree: Tree) -> ImageRoot:
     return ImageRoot(root)
 
 
+# An OpenSSH server as a package installs it and `systemctl enable sshd` leaves it: add these to a
+# tree whose sshd configuration is judged (without them, those checks are `error`: no server).
+OPENSSH_SERVER: dict[str, str | bytes | Symlink] = {
+    "/usr/sbin/sshd": b"\x7fELF (a stand-in for sshd)\n",
+    "/usr/lib/systemd/system/sshd.service": "[Service]\nExecStart=/usr/sbin/sshd -D\n",
+    "/etc/systemd/system/multi-user.target.wants/sshd.service": Symlink(
+        "/usr/lib/systemd/system/sshd.service"
+    ),
+}
+
+# What makes a tree a Linux root (scanner.osdetect): an os-release and a passwd.
+LINUX_ROOT: dict[str, str | bytes | Symlink] = {
+    "/etc/os-release": 'ID=amzn\nVERSION_ID="2023"\nPRETTY_NAME="Amazon Linux 2023"\n',
+    "/etc/passwd": "root:x:0:0:root:/root:/bin/bash\n"
+    "ec2-user:x:1000:1000::/home/ec2-user:/bin/bash\n",
+}
+
+
 def offline_context(**overrides: Any) -> ScanContext:
     return ScanContext(**{"mode": Mode.OFFLINE, "target_kind": "dir", **overrides})
 

@@ -1,6 +1,7 @@
 """A minimal but realistic Linux image root on disk, for `amiscan dir:PATH` tests.
 
-`build_compliant(path)` writes an Amazon Linux 2023-like root that passes every offline check;
+`build_compliant(path)` writes an Amazon Linux 2023-like root (os-release, passwd, and an OpenSSH
+server enabled at boot) that passes every offline check;
 the `ImageTree` methods then break it one way at a time (a password hash, a key, a history...).
 Paths given to the methods are guest paths ("/etc/shadow"); they are written under the root.
 """
@@ -154,6 +155,26 @@ PrintMotd no
 """
 
 CRYPTO_POLICY = "Ciphers aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes256-ctr\n"
+
+SSHD_BINARY = "/usr/sbin/sshd"
+SSHD_UNIT = "/usr/lib/systemd/system/sshd.service"
+SSHD_WANTS_LINK = "/etc/systemd/system/multi-user.target.wants/sshd.service"
+# The unit Amazon Linux 2023 ships (abridged).
+SSHD_SERVICE = """\
+[Unit]
+Description=OpenSSH server daemon
+After=network.target sshd-keygen.target
+Wants=sshd-keygen.target
+
+[Service]
+Type=notify
+ExecStart=/usr/sbin/sshd -D $OPTIONS
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"""
 
 
 def cloud_cfg(default_user: str = LOGIN_USER) -> str:
@@ -322,6 +343,10 @@ def build_compliant(root: Path, *, os_release_symlink: bool = False) -> ImageTre
     else:
         tree.write("/etc/os-release", AL2023_OS_RELEASE)
 
+    # OpenSSH's server, enabled at boot as `systemctl enable sshd` leaves it.
+    tree.write(SSHD_BINARY, b"\x7fELF\x02\x01\x01 (a stand-in for sshd)\n", mode=0o755)
+    tree.write(SSHD_UNIT, SSHD_SERVICE)
+    tree.symlink(SSHD_WANTS_LINK, SSHD_UNIT)
     tree.write("/etc/ssh/sshd_config", SSHD_CONFIG, mode=0o600)
     tree.write("/etc/ssh/sshd_config.d/50-redhat.conf", SSHD_DROPIN, mode=0o600)
     tree.write("/etc/crypto-policies/back-ends/opensshserver.config", CRYPTO_POLICY)

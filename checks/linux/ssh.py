@@ -1,4 +1,9 @@
-"""SSH server checks: password login, root login, baked-in keys, reachability, host keys."""
+"""SSH server checks: the server itself, password login, root login, baked-in keys, reachability,
+host keys.
+
+Every check but `linux.ssh.listening` applies offline too; when no OpenSSH server is there, the
+checks of its configuration end in `error` naming what is missing, never `skip` or `pass`.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from scanner.facts.linux.ssh import (
     SshdEffective,
     SshdView,
 )
+from scanner.facts.linux.ssh_server import BINARY_CANDIDATES, SSH_SERVER, SshServer
 from scanner.facts.linux.system import FIREWALL, LISTENERS
 from scanner.model import Evidence, Outcome, Platform, Severity, Status
 from scanner.parsers.firewall import (
@@ -35,10 +41,73 @@ VETTING_SOURCES = SCANNER_NETWORKS
 
 
 def _offered(facts: Facts) -> OfferedAuth | None:
+    """What the server offered from outside; None where no outside probe runs by design (offline,
+    `local`). A probe that ran and broke is an error of the check, not a silent absence."""
     try:
         return facts.get(OFFERED_AUTH)
     except FactUnavailable:
         return None
+
+
+def _where(facts: Facts) -> str:
+    """Where what was found lives: the image (offline, or a freshly launched AMI) or the host."""
+    offline = facts.context.mode is Mode.OFFLINE
+    return "in the image" if offline or facts.context.target_kind == "ami" else "on the host"
+
+
+@check(
+    id="linux.ssh.server-installed",
+    title="an OpenSSH server is installed and starts at boot",
+    severity=Severity.CRITICAL,
+    platform=Platform.LINUX,
+    policy=policy("S4"),
+    rationale="Marketplace vetting logs in over SSH; an image whose SSH server is missing or does "
+    "not start at boot cannot be scanned, and buyers cannot reach their instances.",
+    remediation="Install OpenSSH's server (openssh-server) and enable it at boot: `systemctl "
+    "enable sshd` (`ssh` on Debian and Ubuntu, or the ssh.socket unit), `rc-update add sshd "
+    "default` on OpenRC, `update-rc.d ssh enable` on SysV init.",
+    needs=[SSH_SERVER],
+)
+def server_installed(facts: Facts) -> Outcome:
+    server = facts.get(SSH_SERVER)
+    evidence = _server_evidence(server)
+    if not server.installed:
+        return Outcome(Status.FAIL, server.missing_reason, tuple(evidence))
+    installed = f"sshd {server.binaries[0]} with {server.config}"
+    if server.boot:
+        started = server.boot[0]
+        evidence += [line(o.source, o.text) for o in server.boot]
+        evidence += [line(o.source, o.text) for o in server.running]
+        return Outcome(
+            Status.PASS,
+            f"{installed}, started at boot ({started.text})",
+            tuple(evidence),
+        )
+    evidence += [line(o.source, o.text) for o in (*server.looked_at, *server.running)]
+    if server.running and facts.context.target_kind == "ami":
+        # A freshly launched instance: what runs now came up at boot.
+        return Outcome(
+            Status.PASS,
+            f"{installed}, running on the freshly launched instance (it started at boot)",
+            tuple(evidence),
+        )
+    if server.undetermined:
+        running = "; sshd runs now" if server.running else ""
+        return Outcome(
+            Status.ERROR, f"{installed}, but {server.undetermined}{running}", tuple(evidence)
+        )
+    running = " (it runs now, but was not started by anything that runs at boot)"
+    return Outcome(
+        Status.FAIL,
+        f"{installed}, but nothing starts it at boot" + (running if server.running else ""),
+        tuple(evidence),
+    )
+
+
+def _server_evidence(server: SshServer) -> list[Evidence]:
+    binaries = ", ".join(server.binaries) or f"none ({', '.join(BINARY_CANDIDATES)} looked for)"
+    config = "present" if server.config_present else "absent"
+    return [line("sshd binary", binaries), line(server.config, config)]
 
 
 @check(
@@ -65,12 +134,18 @@ def password_authentication(facts: Facts) -> Outcome:
             line("SSH server, probed from the scanner", f"offers {', '.join(m)} to user {u}")
             for u, m in outside.items()
         ]
-        who = (
-            f"{len(enabled)} of {len(effective.views)} vetting connections"
-            if enabled
-            else "the scanner"
-        )
-        return Outcome(Status.FAIL, f"sshd accepts passwords ({who})", tuple(evidence))
+        said = []
+        if enabled:
+            said.append(
+                f"PasswordAuthentication is on for {len(enabled)} of {len(effective.views)} "
+                "vetting connections"
+            )
+        if outside:
+            said.append(
+                "the server offered password authentication to the scanner "
+                f"(user {', '.join(outside)})"
+            )
+        return Outcome(Status.FAIL, "; ".join(said), tuple(evidence))
     notes = [line(effective.method, note) for note in effective.notes]
     kbd = [
         v
@@ -148,12 +223,7 @@ def root_login(facts: Facts) -> Outcome:
         raise FactFailed("no effective configuration for user root")
     unsafe = [v for v in views if _first(v, "permitrootlogin") not in _SAFE_ROOT_LOGIN]
     if unsafe:
-        return Outcome(
-            Status.FAIL,
-            f"PermitRootLogin allows root to log in with a password ({len(unsafe)} of {len(views)} "
-            "vetting connections)",
-            tuple(setting_evidence(unsafe, "permitrootlogin")),
-        )
+        return _root_login_failure(unsafe, len(views))
     value = _first(views[0], "permitrootlogin")
     outcome = Outcome(
         Status.PASS,
@@ -161,6 +231,53 @@ def root_login(facts: Facts) -> Outcome:
         tuple(setting_evidence(views, "permitrootlogin")),
     )
     return _unless_rejected(outcome, effective)
+
+
+def _password_methods(view: SshdView) -> list[str]:
+    """The ways this connection could ask for a password, as its settings stand now."""
+    allowed = " ".join(view.get("authenticationmethods").values).lower()
+
+    def permitted(method: str) -> bool:
+        return allowed in ("", "any") or method in allowed
+
+    methods = []
+    if _first(view, "passwordauthentication") == "yes" and permitted("password"):
+        methods.append("PasswordAuthentication yes")
+    if (
+        _first(view, "kbdinteractiveauthentication") == "yes"
+        and _first(view, "usepam") == "yes"
+        and permitted("keyboard-interactive")
+    ):
+        methods.append("keyboard-interactive with PAM")
+    return methods
+
+
+def _root_login_failure(unsafe: list[SshdView], total: int) -> Outcome:
+    """A fail that says what the settings allow now, and no more."""
+    values = sorted({_first(v, "permitrootlogin") for v in unsafe})
+    setting = f"PermitRootLogin {'/'.join(values)}"
+    share = f"{len(unsafe)} of {total} vetting connections"
+    evidence = setting_evidence(unsafe, "permitrootlogin")
+    with_password = [v for v in unsafe if _password_methods(v)]
+    if with_password:
+        methods = sorted({m for v in with_password for m in _password_methods(v)})
+        evidence += setting_evidence(with_password, "passwordauthentication")
+        if "keyboard-interactive with PAM" in methods:
+            evidence += setting_evidence(with_password, "kbdinteractiveauthentication")
+        return Outcome(
+            Status.FAIL,
+            f"{setting} with {' and '.join(methods)}: root can log in with a password "
+            f"({len(with_password)} of {total} vetting connections)",
+            tuple(evidence),
+        )
+    evidence += setting_evidence(unsafe, "passwordauthentication")
+    return Outcome(
+        Status.FAIL,
+        f"{setting}: sshd allows root to log in ({share}; password login is off now, but "
+        f"{'/'.join(values)} also permits it whenever PasswordAuthentication or "
+        "keyboard-interactive is turned on)",
+        tuple(evidence),
+    )
 
 
 @check(
@@ -181,6 +298,7 @@ def authorized_keys(facts: Facts) -> Outcome:
     baked = [k for k in found.keys if [k.key_type, k.blob] != own]
     excluded = len(found.keys) - len(baked)
     note = f"; ignored the key amiscan logged in with ({excluded} entry)" if excluded else ""
+    unexamined = [line("not examined", why) for why in found.unexamined]
     if baked:
         evidence = tuple(
             line(
@@ -190,13 +308,20 @@ def authorized_keys(facts: Facts) -> Outcome:
             )
             for k in baked
         )
-        return Outcome(Status.FAIL, f"{len(baked)} authorized key(s) in the image{note}", evidence)
-    examined = ", ".join(found.files_examined) or "none present"
-    return Outcome(
-        Status.PASS,
-        f"no authorized keys{note}",
-        (Evidence("files examined", examined),),
-    )
+        return Outcome(
+            Status.FAIL,
+            f"{len(baked)} authorized key(s) {_where(facts)}{note}",
+            (*evidence, *unexamined),
+        )
+    examined = Evidence("files examined", ", ".join(found.files_examined) or "none present")
+    if found.unexamined:
+        # No key in the files read, but the files sshd would read are not all known.
+        return Outcome(
+            Status.ERROR,
+            f"no authorized keys in the files examined, but {found.unexamined[0]}",
+            (examined, *unexamined),
+        )
+    return Outcome(Status.PASS, f"no authorized keys{note}", (examined,))
 
 
 def _judge_rules(evaluate: Callable[..., FirewallVerdict], *args: object) -> FirewallVerdict:
@@ -275,9 +400,13 @@ def listening(facts: Facts) -> Outcome:
     if facts.context.reached_from_scanner:
         evidence.append(line("scanner", f"reached TCP/{port} and logged in"))
     if not listening_on_all_addresses(listeners, port):
-        return Outcome(
-            Status.FAIL, f"sshd does not listen on all addresses on port {port}", tuple(evidence)
+        # The socket table shows a port, not which program holds it: say only what it shows.
+        summary = (
+            f"port {port} is open on some addresses only, not on all"
+            if any(listener.port == port for listener in listeners)
+            else f"nothing listens on port {port}"
         )
+        return Outcome(Status.FAIL, summary, tuple(evidence))
     try:
         verdicts = _firewall_verdicts(facts, port)
     except (FactFailed, FactUnavailable) as exc:
@@ -325,23 +454,25 @@ def listening(facts: Facts) -> Outcome:
 )
 def host_keys(facts: Facts) -> Outcome:
     keys = facts.get(HOST_KEYS)
-    if facts.context.mode is Mode.OFFLINE:
-        if keys.files:
+    unknown = (line("not examined", keys.unknown_paths),) if keys.unknown_paths else ()
+    looked = "/etc/ssh" + ("" if keys.unknown_paths else " and sshd's HostKey paths")
+    if not keys.files:
+        if keys.unknown_paths:
             return Outcome(
-                Status.FAIL,
-                f"{len(keys.files)} host key file(s) in the image",
-                tuple(line(k.path) for k in keys.files),
+                Status.ERROR,
+                f"no host key files under /etc/ssh, but {keys.unknown_paths}",
+                (line("/etc/ssh", "no ssh_host_* files"), *unknown),
             )
         return Outcome(
             Status.PASS,
-            "no host key files under /etc/ssh",
-            (line("/etc/ssh", "no ssh_host_* files"),),
+            f"no host key files in {looked}",
+            (line(looked, "no host key files"),),
         )
-    if not keys.files:
+    if facts.context.mode is Mode.OFFLINE:
         return Outcome(
-            Status.PASS,
-            "no host key files under /etc/ssh",
-            (line("/etc/ssh", "no ssh_host_* files"),),
+            Status.FAIL,
+            f"{len(keys.files)} host key file(s) in the image",
+            (*(line(k.path) for k in keys.files), *unknown),
         )
     if keys.boot_time is None:
         raise FactFailed("the boot time (/proc/stat btime) was not reported")
@@ -354,16 +485,26 @@ def host_keys(facts: Facts) -> Outcome:
         for k in keys.files
     )
     if not older:
+        if keys.unknown_paths:
+            return Outcome(
+                Status.ERROR,
+                f"the host keys under /etc/ssh were created after this boot, but "
+                f"{keys.unknown_paths}",
+                (*evidence, *unknown),
+            )
         return Outcome(Status.PASS, "every host key was created after this boot", evidence)
     if facts.context.target_kind == "ami":
         return Outcome(
             Status.FAIL,
             f"{len(older)} host key file(s) predate the first boot: baked into the image",
-            evidence,
+            (*evidence, *unknown),
         )
+    # The check applies, but on a host that has booted more than once the file times cannot
+    # tell keys baked into its image from keys made at its first boot.
     return Outcome(
-        Status.SKIP,
-        "host keys predate this boot, as expected on a host that has rebooted; judged on a "
-        "freshly launched AMI or offline",
-        evidence,
+        Status.ERROR,
+        f"{len(older)} host key file(s) predate this boot: on a host that has rebooted, keys "
+        "baked into the image and keys made at its first boot look alike; scan the AMI or its "
+        "image offline to judge",
+        (*evidence, *unknown),
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 from scanner.facts.base import Mode, ScanContext
 from scanner.fs import ImageRoot
 from scanner.linux import scan_offline
+from scanner.osdetect import require_linux_root
 from scanner.run import ScanRun
 from scanner.targets.base import ScanOptions, TargetError
 
@@ -26,6 +27,10 @@ class DirectoryTarget:
     def scan(self, run: ScanRun, options: ScanOptions) -> None:
         root = ImageRoot(self.path)
         run.details.update({"root": str(root.root), "mode": "offline (files only, no commands)"})
+        # Checks judge an operating system; on anything else they would pass for want of data.
+        with run.phase("recognised", "Looking for an operating system"):
+            found = require_linux_root(root)
+        run.details["contents"] = found.message
         context = ScanContext(
             mode=Mode.OFFLINE,
             target_kind=self.kind,

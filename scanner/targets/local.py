@@ -24,9 +24,10 @@ class LocalTarget:
             mode=Mode.LIVE,
             target_kind=self.kind,
             login_user=user,
+            scan_port=options.scan_port,
             baseline_login_user=options.baseline_login_user,
             scan_date=options.scan_date,
             offered_auth_error="no outside-in SSH probe when scanning this machine",
         )
-        settings = LiveSettings(login_user=user)
+        settings = LiveSettings(login_user=user, scan_port=options.scan_port)
         scan_live(run, LocalTransport(), context, settings, options.collect_timeout_s)

@@ -81,13 +81,17 @@ def login(
 def live_context(
     transport: SSHTransport, kind: str, options: ScanOptions, **extra: object
 ) -> ScanContext:
-    """What the SSH session taught us, for the checks."""
+    """What the SSH session taught us, for the checks.
+
+    The port judged is the one Marketplace vetting connects to (`--scan-port`, 22 by default),
+    not the one this session used: through a port forward, NAT or a jump host they differ.
+    """
     key = transport.authenticated_key
     return ScanContext(
         mode=Mode.LIVE,
         target_kind=kind,
         login_user=transport.user,
-        scan_port=transport.port,
+        scan_port=options.scan_port,
         scanner_address=transport.local_address,
         scanner_public_key=public_key_line(key) if key is not None else None,
         offered_auth_methods=dict(transport.offered_auth_methods),
@@ -110,7 +114,8 @@ class SSHTarget:
         self.id = url
 
     def scan(self, run: ScanRun, options: ScanOptions) -> None:
-        run.details.update({"host": self.host, "port": self.port})
+        # Both ports are named: the one amiscan reached the host on, and the one judged.
+        run.details.update({"host": self.host, "port": self.port, "scan_port": options.scan_port})
         credentials = Credentials(identity_file=options.identity_file)
         host_keys = HostKeyPolicy(known_hosts=options.known_hosts)
         try:
@@ -138,7 +143,7 @@ class SSHTarget:
             settings = LiveSettings(
                 login_user=transport.user,
                 scanner_address=transport.local_address or "",
-                scan_port=self.port,
+                scan_port=options.scan_port,
             )
             scan_live(run, transport, context, settings, options.collect_timeout_s)
         except TransportError as exc:

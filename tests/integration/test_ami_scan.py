@@ -116,7 +116,7 @@ def test_a_full_scan_judges_the_image_and_the_instance_and_leaves_nothing(
     assert len(image_ids) == 10
     assert all(by_id[i]["status"] == "pass" for i in image_ids), [by_id[i] for i in image_ids]
     linux = [r for r in report["results"] if r["id"].startswith("linux.")]
-    assert len(linux) == 16
+    assert len(linux) == 17
     assert not [r["id"] for r in linux if r["status"] == "error"], linux
     # The key amiscan injected is in authorized_keys, and it is not a finding.
     assert "ignored the key amiscan logged in with" in by_id["linux.ssh.authorized-keys"]["summary"]

@@ -23,11 +23,15 @@ import pytest
 
 from tests.imagetree import (
     ACCESS_KEY_ID,
+    AL2023_OS_RELEASE,
     CENTOS_7_OS_RELEASE,
     PRIVATE_KEY,
     PUBLIC_KEY,
     SECRET_ACCESS_KEY,
     SHA512_HASH,
+    SSHD_BINARY,
+    SSHD_UNIT,
+    SSHD_WANTS_LINK,
     ImageTree,
     build_compliant,
 )
@@ -35,6 +39,7 @@ from tests.sshd import require_sshd
 
 # The Linux rows of CHECKS.md: judged from files offline, or only on a running instance.
 OFFLINE_CHECKS = (
+    "linux.ssh.server-installed",
     "linux.ssh.password-authentication",
     "linux.ssh.root-login",
     "linux.ssh.authorized-keys",
@@ -52,8 +57,16 @@ OFFLINE_CHECKS = (
 LIVE_ONLY_CHECKS = ("linux.ssh.listening", "linux.accounts.sudo", "linux.packages.up-to-date")
 LINUX_CHECKS = OFFLINE_CHECKS + LIVE_ONLY_CHECKS
 
+SERVER_INSTALLED = "linux.ssh.server-installed"
 PASSWORD_AUTH = "linux.ssh.password-authentication"
 ROOT_LOGIN = "linux.ssh.root-login"
+# The checks that judge sshd's configuration: without a server, they cannot judge anything.
+SSHD_CONFIG_CHECKS = (
+    PASSWORD_AUTH,
+    ROOT_LOGIN,
+    "linux.ssh.authorized-keys",
+    "linux.ssh.host-keys",
+)
 
 SCAN_TIMEOUT_S = 60
 ENV = {
@@ -193,6 +206,27 @@ def _key_for_login_user(tree: ImageTree, outside: Path) -> None:
     tree.write("/home/ec2-user/.ssh/authorized_keys", PUBLIC_KEY + "\n", mode=0o600)
 
 
+def _no_sshd(tree: ImageTree, outside: Path) -> None:
+    # openssh-server removed, its configuration (from openssh) left behind.
+    tree.remove(SSHD_BINARY)
+    tree.remove(SSHD_UNIT)
+    tree.remove(SSHD_WANTS_LINK)
+
+
+def _sshd_disabled(tree: ImageTree, outside: Path) -> None:
+    tree.remove(SSHD_WANTS_LINK)
+
+
+def _sshd_socket_activated(tree: ImageTree, outside: Path) -> None:
+    # Ubuntu 24.04: ssh.service disabled, ssh.socket wanted by sockets.target (a relative link).
+    tree.remove(SSHD_WANTS_LINK)
+    tree.write("/usr/lib/systemd/system/ssh.socket", "[Socket]\nListenStream=22\n")
+    tree.symlink(
+        "/etc/systemd/system/sockets.target.wants/ssh.socket",
+        "../../../../usr/lib/systemd/system/ssh.socket",
+    )
+
+
 def _root_hash(tree: ImageTree, outside: Path) -> None:
     tree.set_shadow_password("root", SHA512_HASH)
 
@@ -256,6 +290,21 @@ def _ubuntu_user(tree: ImageTree, outside: Path) -> None:
 ROW_CASES = [
     TreeCase("compliant", _unchanged),
     TreeCase("compliant-os-release-symlink", _unchanged, os_release_symlink=True),
+    TreeCase(
+        "sshd-not-installed",
+        _no_sshd,
+        {SERVER_INSTALLED: "fail", **dict.fromkeys(SSHD_CONFIG_CHECKS, "error")},
+        {
+            SERVER_INSTALLED: "sshd binary: none",
+            **dict.fromkeys(SSHD_CONFIG_CHECKS, "no OpenSSH server in the image: no sshd binary"),
+        },
+    ),
+    TreeCase(
+        "sshd-installed-but-not-enabled",
+        _sshd_disabled,
+        {SERVER_INSTALLED: "fail"},
+        {SERVER_INSTALLED: "systemd: sshd.service is installed, but no .wants link enables it"},
+    ),
     TreeCase(
         "password-authentication-yes",
         _password_yes,
@@ -497,6 +546,11 @@ def _default_user_in_cloud_cfg_d(tree: ImageTree, outside: Path) -> None:
 
 
 VARIANT_CASES = [
+    TreeCase(
+        "sshd-socket-activated",
+        _sshd_socket_activated,
+        evidence={SERVER_INSTALLED: "sockets.target wants ssh.socket"},
+    ),
     TreeCase(
         "shadow-yescrypt-and-des-hashes",
         _hash_flavours,
@@ -1322,3 +1376,134 @@ def test_checks_json_lists_every_linux_check_of_the_catalog(tmp_path: Path) -> N
     assert set(LINUX_CHECKS) <= set(listed)
     for check_id in LINUX_CHECKS:
         assert listed[check_id]["platform"] == "linux"
+
+
+# --------------------------------------------------------------------------------------------
+# A directory that holds no operating system: the scan cannot complete (exit 3), and says why
+
+MOUNT_ROOT = "mount the image's root file system and scan that directory"
+NOT_AN_OS_TREES: dict[str, tuple[dict[str, str], str]] = {
+    "empty-directory": (
+        {},
+        "an empty directory: mount the image's root file system there (read-only) and scan again",
+    ),
+    "efi-system-partition": (
+        {
+            "EFI/BOOT/BOOTX64.EFI": "MZ",
+            "EFI/debian/shimx64.efi": "MZ",
+            "EFI/debian/grub.cfg": "search.fs_uuid 2d1b7c1e root\n",
+        },
+        f"an EFI system partition, not an operating system (/EFI/BOOT/, /EFI/debian/, "
+        f"/EFI/BOOT/BOOTX64.EFI, /EFI/debian/shimx64.efi): {MOUNT_ROOT}",
+    ),
+    "boot-partition": (
+        {
+            "vmlinuz-6.1.0-18-cloud-amd64": "kernel",
+            "initrd.img-6.1.0-18-cloud-amd64": "initrd",
+            "System.map-6.1.0-18-cloud-amd64": "map",
+            "grub/grub.cfg": "menuentry 'Debian GNU/Linux' {}\n",
+        },
+        f"a /boot partition, not an operating system (/System.map-6.1.0-18-cloud-amd64, "
+        f"/initrd.img-6.1.0-18-cloud-amd64, /vmlinuz-6.1.0-18-cloud-amd64, /grub/): {MOUNT_ROOT}",
+    ),
+    "data-volume": (
+        {
+            "postgresql/15/main/PG_VERSION": "15\n",
+            "www/index.html": "<h1>hello</h1>\n",
+            "etc/app.conf": "listen = 0.0.0.0:8080\n",
+        },
+        f"a data volume (no /etc/os-release or /etc/passwd): {MOUNT_ROOT}",
+    ),
+    "windows-system-volume": (
+        {"WINDOWS/system32/config/SYSTEM": "regf", "Program Files/Amazon/readme.txt": "x"},
+        "a Windows system volume: offline Windows checks are not supported yet; scan a launched "
+        "instance with winrm:// or the AMI",
+    ),
+}
+
+
+def _write_files(root: Path, files: dict[str, str]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+
+
+@pytest.mark.parametrize("name", NOT_AN_OS_TREES)
+def test_a_directory_without_an_operating_system_cannot_be_scanned(
+    tmp_path: Path, name: str
+) -> None:
+    files, message = NOT_AN_OS_TREES[name]
+    root = tmp_path / name
+    _write_files(root, files)
+    scan = amiscan(f"dir:{root}", "--json", "report.json", "--no-html", cwd=tmp_path)
+    assert scan.returncode == 3, (scan.stdout, scan.stderr)
+    assert "Traceback" not in scan.stderr
+    said = [line for line in scan.stderr.splitlines() if "scan incomplete" in line]
+    assert said == [f"amiscan: dir:{root}: scan incomplete: {message}"], scan.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["verdict"] == "error"
+    assert report["errors"] == [message]
+    # Nothing was judged: no check passes (or skips) on a volume that holds no system.
+    assert report["results"], "the report lists the checks that could not be judged"
+    assert {r["status"] for r in report["results"]} == {"error"}
+
+
+def test_a_root_mounted_one_level_down_is_pointed_at(tmp_path: Path) -> None:
+    build_compliant(tmp_path / "mnt" / "nvme1n1p1")
+    scan = amiscan(f"dir:{tmp_path / 'mnt'}", "--json", "-", "--no-html", cwd=tmp_path)
+    assert scan.returncode == 3, scan.stderr
+    assert scan.report["errors"] == [
+        "no operating system at the top, but one a level down (/nvme1n1p1/): "
+        "scan that directory instead"
+    ]
+
+
+@pytest.mark.parametrize(
+    "missing", ["/etc/os-release", "/etc/passwd"], ids=["no-os-release", "no-passwd"]
+)
+def test_a_linux_root_needs_both_os_release_and_passwd(tmp_path: Path, missing: str) -> None:
+    tree = ImageTree(tmp_path / "root")
+    tree.write("/etc/os-release", AL2023_OS_RELEASE)
+    tree.write("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")
+    tree.remove(missing)
+    scan = amiscan(f"dir:{tree.root}", "--json", "-", "--no-html", cwd=tmp_path)
+    assert scan.returncode == 3, scan.stderr
+    (error,) = scan.report["errors"]
+    assert error.startswith("not a whole Linux root"), error
+    assert error.endswith(MOUNT_ROOT)
+
+
+# --------------------------------------------------------------------------------------------
+# Never a pass about what was not judged
+
+
+@pytest.mark.parametrize("unreadable", ["missing", "a-directory"])
+def test_an_image_whose_shadow_cannot_be_read_is_could_not_judge(
+    tmp_path: Path, unreadable: str
+) -> None:
+    tree = build_compliant(tmp_path / "root")
+    tree.remove("/etc/shadow")
+    if unreadable == "a-directory":
+        tree.mkdir("/etc/shadow")
+    scan = amiscan(f"dir:{tree.root}", "--json", "report.json", "--no-html", cwd=tmp_path)
+    assert scan.returncode == 3, (scan.stdout, scan.stderr)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["verdict"] == "error"
+    unjudged = {u["id"] for u in report["unjudged"]}
+    assert {"linux.accounts.root-password", "linux.accounts.passwords"} <= unjudged
+    assert "could not judge" in scan.stdout
+    assert "PASS" not in scan.stdout.splitlines()[-1]
+
+
+def test_an_image_without_openssh_fails_and_never_passes(tmp_path: Path) -> None:
+    tree = build_compliant(tmp_path / "root")
+    _no_sshd(tree, tmp_path)
+    scan = amiscan(f"dir:{tree.root}", "--json", "report.json", "--no-html", cwd=tmp_path)
+    assert scan.returncode == 1, (scan.stdout, scan.stderr)
+    report = json.loads((tmp_path / "report.json").read_text())
+    statuses = {r["id"]: r["status"] for r in report["results"]}
+    assert statuses["linux.ssh.server-installed"] == "fail"
+    assert statuses["linux.ssh.password-authentication"] == "error"
+    assert statuses["linux.ssh.root-login"] == "error"

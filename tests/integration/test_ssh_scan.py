@@ -72,7 +72,8 @@ def full_scan(
     workdir = tmp_path_factory.mktemp("full")
     server = start_sshd(workdir / "sshd", getpass.getuser())
     try:
-        result, report = scan(server, workdir)
+        # The test sshd listens on a high port; judge that port, as for a host with sshd there.
+        result, report = scan(server, workdir, "--scan-port", str(server.port))
     finally:
         server.stop()
     return result, report, server
@@ -82,7 +83,7 @@ def test_every_live_linux_check_ends_with_a_status_and_evidence(full_scan: Any) 
     result, report, _ = full_scan
     assert result.returncode in (0, 1), result.stderr
     linux = [r for r in report["results"] if r["id"].startswith("linux.")]
-    assert len(linux) == 16
+    assert len(linux) == 17
     for item in linux:
         assert item["status"] in LIVE_STATUSES | {"error"}, item
         if item["status"] == "error":
@@ -130,6 +131,19 @@ def test_loopback_only_listener_fails_the_reachability_check(full_scan: Any) -> 
     listening = by_id(report)["linux.ssh.listening"]
     assert listening["status"] == "fail"
     assert f"127.0.0.1:{server.port}" in listening["evidence"][0]["text"]
+
+
+def test_the_url_port_is_how_the_host_is_reached_and_port_22_is_judged(
+    sshd_factory: SshdFactory, tmp_path: Path
+) -> None:
+    # As through a port forward: amiscan reaches sshd on a high port, while Marketplace vetting
+    # will connect to 22, where nothing listens on this machine.
+    server = sshd_factory("")
+    _, report = scan(server, tmp_path, "--checks", "linux.ssh.listening")
+    listening = by_id(report)["linux.ssh.listening"]
+    assert listening["status"] == "fail"
+    assert "nothing listens on port 22" in listening["evidence"][0]["text"]
+    assert (report["target"]["port"], report["target"]["scan_port"]) == (server.port, 22)
 
 
 def test_password_authentication_enabled_is_seen_from_inside_and_outside(
@@ -228,7 +242,11 @@ def test_a_hung_probe_errors_only_its_own_check(sshd_factory: SshdFactory, tmp_p
     assert "timed out" in results["acme.slow.probe"]["summary"]
     assert results["acme.motd.internal-hosts"]["status"] in ("pass", "fail")
     assert results["linux.ssh.root-login"]["status"] == "pass"
-    assert result.returncode == 0, result.stderr
+    # The other checks were judged, but one that applies was not: never a pass.
+    assert result.returncode == 3, result.stderr
+    assert report["verdict"] == "error"
+    assert [u["id"] for u in report["unjudged"]] == ["acme.slow.probe"]
+    assert "could not judge acme.slow.probe" in result.stdout
 
 
 def test_the_whole_collection_is_bounded_by_the_timeout(

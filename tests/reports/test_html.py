@@ -248,3 +248,24 @@ def test_the_template_ships_inside_the_package() -> None:
     template = importlib.resources.files("reports").joinpath("templates/report.html.j2")
 
     assert template.is_file()
+
+
+def test_the_banner_names_each_check_that_could_not_be_judged_and_why(
+    make_result: Callable[..., Result], make_report: Callable[..., Report]
+) -> None:
+    unjudged = (
+        make_result("linux.accounts.passwords", Status.ERROR, summary="/etc/shadow unreadable"),
+        make_result("linux.accounts.root-password", Status.ERROR, summary="/etc/shadow unreadable"),
+        make_result("linux.os.supported", Status.ERROR, summary="no os-release"),
+        make_result("linux.ssh.root-login", Status.PASS),
+    )
+    html = render_html(make_report(unjudged, verdict=Verdict.ERROR))
+    banner = html[html.index("<header") : html.index("</header>")]
+
+    assert "Could not judge" in banner
+    assert (
+        "Could not judge linux.accounts.passwords, linux.accounts.root-password: "
+        "/etc/shadow unreadable"
+    ) in banner
+    assert "Could not judge linux.os.supported: no os-release" in banner
+    assert "linux.ssh.root-login" not in banner

@@ -239,3 +239,14 @@ def test_ignores_fields_it_does_not_know(mixed_report: Report) -> None:
     document["results"][0]["cvss"] = 9.1
 
     assert from_dict(document) == mixed_report
+
+
+def test_unjudged_lists_every_unwaived_error_with_its_reason(mixed_report: Report) -> None:
+    document = json.loads(dumps(mixed_report))
+
+    assert [(u["id"], u["severity"]) for u in document["unjudged"]] == [
+        ("linux.packages.up-to-date", "high")
+    ]
+    assert document["unjudged"][0]["reason"].startswith("dnf failed")
+    # Derived data: reading the report back ignores it and recomputes nothing from it.
+    assert loads(dumps(mixed_report)) == mixed_report

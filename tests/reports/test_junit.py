@@ -132,3 +132,20 @@ def test_suite_properties_name_the_target_and_verdict(mixed_report: Report) -> N
     assert properties["target.id"] == "ami-0123456789abcdef0"
     assert properties["amiscan.verdict"] == "fail"
     assert properties["amiscan.version"] == "0.1.0"
+
+
+def test_unjudged_checks_are_a_suite_property_and_a_waived_error_is_skipped(
+    make_result: Callable[..., Result], make_report: Callable[..., Report]
+) -> None:
+    waiver = {"reason": "needs ELS", "expires": "2099-01-01", "approver": "bob"}
+    results = (
+        make_result("linux.os.supported", Status.ERROR, waived=True, waiver=waiver),
+        make_result("linux.accounts.passwords", Status.ERROR),
+    )
+    report = make_report(results, verdict=Verdict.ERROR)
+    suite = _suite(report)
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+
+    assert properties["amiscan.unjudged"] == "linux.accounts.passwords"
+    assert (suite.get("errors"), suite.get("skipped")) == ("1", "1")
+    assert _case(report, "linux.os.supported").find("skipped") is not None

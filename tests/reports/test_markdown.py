@@ -162,3 +162,14 @@ def test_waivers_show_reason_expiry_and_approver(mixed_report: Report) -> None:
 
     assert "**Waived:** copied at release (expires 2099\\-01\\-01" not in markdown
     assert "**Waived:** copied at release (expires 2099-01-01, approved by alice)" in markdown
+
+
+def test_an_error_verdict_names_what_could_not_be_judged(
+    make_result: Callable[..., Result], make_report: Callable[..., Report]
+) -> None:
+    results = (make_result("linux.accounts.passwords", Status.ERROR, summary="no /etc/shadow"),)
+    text = render_markdown(make_report(results, verdict=Verdict.ERROR))
+    header = text.split("###", 1)[0]
+
+    assert "could not judge checks that apply" in header
+    assert "> - `linux.accounts.passwords`: no /etc/shadow" in header

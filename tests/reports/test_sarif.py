@@ -215,7 +215,10 @@ def test_scan_errors_and_check_errors_are_execution_notifications(
 
     assert invocation["executionSuccessful"] is False
     notes = invocation["toolExecutionNotifications"]
-    assert [n["message"]["text"] for n in notes] == ["connection reset", "dnf timed out"]
+    assert [n["message"]["text"] for n in notes] == [
+        "connection reset",
+        "could not judge linux.packages.up-to-date: dnf timed out",
+    ]
     assert notes[1]["associatedRule"] == {"id": "linux.packages.up-to-date"}
     assert invocation["startTimeUtc"] == "2024-05-01T12:00:00.000Z"
 

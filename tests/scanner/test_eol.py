@@ -385,7 +385,7 @@ def test_centos_9_is_stream_even_when_its_name_does_not_say_so() -> None:
         (AMAZON_LINUX_2023, "supported", "Amazon Linux 2023"),
         (UBUNTU_22_04, "supported", "Ubuntu 22.04 LTS"),
         (UBUNTU_18_04, "end-of-life", "Ubuntu 18.04 LTS"),
-        (DEBIAN_12, "end-of-life", "Debian 12 (bookworm)"),
+        (DEBIAN_12, "extended", "Debian 12 (bookworm)"),
         (RHEL_9_4, "supported", "Red Hat Enterprise Linux 9"),
         (CENTOS_STREAM_9, "supported", "CentOS Stream 9"),
         (ROCKY_8_10, "supported", "Rocky Linux 8"),
@@ -406,19 +406,33 @@ def test_real_images_are_judged_on_the_table_day(text: str, status: str, name: s
 def test_an_ended_lts_release_names_the_paid_extension_it_could_still_buy() -> None:
     support = support_on(OsRelease.from_text(UBUNTU_18_04), TABLE_DAY)
 
+    assert support.status == "end-of-life"
     assert support.summary == (
-        "Ubuntu 18.04 LTS reached end of standard support on 2023-05-31 (ESM until 2028-04-26)"
+        "Ubuntu 18.04 LTS reached end of standard support on 2023-05-31 (paid ESM until "
+        "2028-04-26); an image entitled to ESM may waive this result, with that entitlement as "
+        "the reason"
     )
     assert support.days_left == (date(2023, 5, 31) - TABLE_DAY).days
 
 
-def test_debian_ends_with_regular_security_support_not_with_lts() -> None:
+def test_debian_lts_is_a_free_extension_from_debian_itself_so_not_end_of_life() -> None:
     support = support_on(OsRelease.from_text(DEBIAN_12), TABLE_DAY)
+
+    assert support.status == "extended"
+    assert support.summary == (
+        "Debian 12 (bookworm) left regular security support on 2026-07-11 and is in Debian LTS, "
+        "which the distribution itself delivers free until 2028-06-30 (581 days left); move to "
+        "a release in regular security support before then"
+    )
+
+
+def test_debian_after_lts_is_end_of_life_without_a_waiver_hint() -> None:
+    support = support_on(OsRelease.from_text(DEBIAN_12), date(2028, 7, 1))
 
     assert support.status == "end-of-life"
     assert support.summary == (
         "Debian 12 (bookworm) reached end of regular security support on 2026-07-11 "
-        "(Debian LTS until 2028-06-30)"
+        "(Debian LTS also ended on 2028-06-30)"
     )
 
 
@@ -504,7 +518,7 @@ def test_windows_2012_r2_reports_that_paid_updates_have_ended_too() -> None:
 
     assert support.summary == (
         "Windows Server 2012 R2 reached end of Extended Support on 2023-10-10 "
-        "(ESU also ended on 2026-10-13)"
+        "(paid ESU also ended on 2026-10-13)"
     )
 
 
@@ -539,7 +553,9 @@ def test_the_day_after_eol_is_end_of_life() -> None:
 
     assert (support.status, support.days_left) == ("end-of-life", -1)
     assert support.summary == (
-        "Ubuntu 22.04 LTS reached end of standard support on 2027-06-01 (ESM until 2032-04-21)"
+        "Ubuntu 22.04 LTS reached end of standard support on 2027-06-01 (paid ESM until "
+        "2032-04-21); an image entitled to ESM may waive this result, with that entitlement as "
+        "the reason"
     )
 
 

@@ -95,8 +95,32 @@ def test_an_expired_waiver_no_longer_waives_and_says_so() -> None:
     assert any(f"waiver for {ROOT_LOGIN} expired on 2025-05-31" in n for n in report.notes)
 
 
+def test_a_waiver_accepts_an_error_like_a_failure_and_the_verdict_passes() -> None:
+    unjudged = _result(ROOT_LOGIN, Status.ERROR)
+    assert apply_waivers(_report(unjudged), [], today=TODAY).verdict is Verdict.ERROR
+
+    report = apply_waivers(_report(unjudged), [_waiver()], today=TODAY)
+
+    (result,) = report.results
+    assert (result.status, result.waived, result.accepted) == (Status.ERROR, True, True)
+    assert result.waiver is not None and result.waiver["reason"] == "rescue image"
+    assert report.verdict is Verdict.PASS
+    assert report.unjudged == ()
+
+
+def test_an_expired_waiver_no_longer_accepts_an_error() -> None:
+    report = apply_waivers(
+        _report(_result(ROOT_LOGIN, Status.ERROR)),
+        [_waiver(expires=date(2025, 5, 31))],
+        today=TODAY,
+    )
+
+    assert report.verdict is Verdict.ERROR
+    assert report.results[0].evidence[-1].source == WAIVER_SOURCE
+
+
 def test_a_waiver_never_changes_a_result_that_did_not_fail() -> None:
-    for status in (Status.PASS, Status.WARN, Status.SKIP, Status.ERROR):
+    for status in (Status.PASS, Status.WARN, Status.SKIP):
         original = _result(ROOT_LOGIN, status)
 
         report = apply_waivers(_report(original), [_waiver()], today=TODAY)

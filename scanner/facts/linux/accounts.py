@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from scanner.facts.base import Fact, FactFailed, FactUnavailable, Gathered, Mode
+from scanner.facts.base import Fact, FactFailed, Gathered, Mode
 from scanner.fs import glob, read_text_or_none
 
 # Shells with which no one logs in (any path ending so); an empty shell field means /bin/sh.
@@ -113,7 +113,8 @@ def _derive_shadow(g: Gathered) -> Shadow:
     text = read_text_or_none(g.files, "/etc/shadow")
     if text is None:
         if g.live and not g.context.privileged:
-            raise FactUnavailable(
+            # It applies on every Linux host; only our access is missing, so: could not judge.
+            raise FactFailed(
                 "/etc/shadow needs root and sudo was not available"
                 + (f" ({g.context.sudo_error})" if g.context.sudo_error else "")
             )
@@ -154,8 +155,9 @@ def _cloud_init_default_user(g: Gathered) -> LoginUser:
             if name:
                 found = LoginUser(name, f"{path} (system_info.default_user.name)")
     if found is None:
-        raise FactUnavailable(
-            "no cloud-init default_user in the image; the login user is unknown offline"
+        raise FactFailed(
+            "no cloud-init default_user in the image (/etc/cloud/cloud.cfg, cloud.cfg.d), so "
+            "the user buyers log in as cannot be told from its files"
         )
     return found
 
@@ -174,7 +176,7 @@ def _default_user_name(document: Any) -> str | None:
 def _derive_login_user(g: Gathered) -> LoginUser:
     if g.live:
         if not g.context.login_user:
-            raise FactUnavailable("the login user is not known for this target")
+            raise FactFailed("the login user is not known for this target")
         return LoginUser(g.context.login_user, f"logged in over {g.context.target_kind}")
     return _cloud_init_default_user(g)
 

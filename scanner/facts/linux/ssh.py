@@ -1,4 +1,8 @@
-"""SSH server facts: effective sshd settings, offered auth methods, authorized keys, host keys."""
+"""SSH server facts: effective sshd settings, offered auth methods, authorized keys, host keys.
+
+A fact that judges sshd's configuration applies to every Linux target: when no OpenSSH server is
+there to configure, it fails (the check is `error`, naming what is missing), never `skip`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass
 
 from scanner.facts.base import Fact, FactFailed, FactUnavailable, Gathered, Mode, Probe
 from scanner.facts.linux.accounts import LOGIN_USER, PASSWD, PasswdEntry
+from scanner.facts.linux.ssh_server import SSH_SERVER, SSHD_CONFIG_PATH, SshServer
 from scanner.fs import glob, read_text_or_none
 from scanner.parsers.sshd_config import (
     ConnectionInfo,
@@ -20,12 +25,26 @@ from scanner.parsers.sshd_config import (
 )
 from scanner.parsers.sshd_config import Severity as ProblemSeverity
 
-SSHD_CONFIG_PATH = "/etc/ssh/sshd_config"
-
 
 def _config_path(g: Gathered) -> str:
     # Live, the sshd serving the session may run with `-f` (the collection script finds out).
     return (g.context.session.get("sshd_config") if g.live else None) or SSHD_CONFIG_PATH
+
+
+def _server(g: Gathered) -> SshServer | None:
+    """The SSH server fact, or None when it could not be gathered (its own check says why)."""
+    try:
+        return g.get(SSH_SERVER)
+    except (FactUnavailable, FactFailed):
+        return None
+
+
+def _no_server(g: Gathered, fallback: str) -> FactFailed:
+    """The error for a missing sshd configuration, naming what of the server is missing."""
+    server = _server(g)
+    if server is not None and not server.installed:
+        return FactFailed(server.missing_reason)
+    return FactFailed(fallback)
 
 
 def _derive_config(g: Gathered) -> SshdConfig:
@@ -33,16 +52,17 @@ def _derive_config(g: Gathered) -> SshdConfig:
     try:
         return parse_sshd_config(g.files, path)
     except FileNotFoundError:
-        raise FactUnavailable(
-            f"{path} is absent{'' if g.live else ' from the image'} (is OpenSSH installed?)"
-        ) from None
+        where = "on the host" if g.live else "in the image"
+        raise _no_server(g, f"no OpenSSH server {where}: no {path}") from None
 
 
 SSHD_CONFIG = Fact(
     name="linux.sshd.config",
     description="the sshd configuration files",
     derive=_derive_config,
-    patterns=(SSHD_CONFIG_PATH, "/etc/ssh/sshd_config.d/*", "/etc/ssh/*.conf"),
+    # /etc/group: Match Group blocks are evaluated with the image's groups.
+    patterns=(SSHD_CONFIG_PATH, "/etc/ssh/sshd_config.d/*", "/etc/ssh/*.conf", "/etc/group"),
+    depends=(SSH_SERVER,),
 )
 
 
@@ -92,7 +112,7 @@ cfg=${AMISCAN_SSHD_CONFIG:-/etc/ssh/sshd_config}
 _SSHD_T_SCRIPT = (
     _LOCATE_SSHD
     + r"""
-[ -x "$sshd" ] || { echo "sshd is not installed" >&2; exit 127; }
+[ -x "$sshd" ] || { echo "no sshd binary ($sshd)" >&2; exit 127; }
 set -- $AMISCAN_SSH_CONNECTION
 client=${1:-}; laddr=${3:-}; lport=${4:-$AMISCAN_SCAN_PORT}
 users=root
@@ -111,6 +131,9 @@ done
 exit $failed
 """
 )
+
+# The probe's exit code when it finds no sshd binary to ask.
+_SSHD_NOT_FOUND = 127
 
 # The settings checks judge; other keywords stay available through the parsed configuration.
 _JUDGED = (
@@ -158,8 +181,9 @@ def _judged_users(g: Gathered) -> list[str]:
     users = ["root", login]
     try:
         passwd = g.get(PASSWD)
-    except (FactUnavailable, FactFailed):
-        passwd = []
+    except (FactUnavailable, FactFailed) as exc:
+        # Without the accounts, a Match User block for one of them would go unjudged.
+        raise FactFailed(f"the accounts sshd's Match blocks may select are unknown: {exc}") from exc
     users += [entry.name for entry in passwd if entry.can_log_in]
     return list(dict.fromkeys(users))[:MAX_JUDGED_USERS]
 
@@ -205,7 +229,9 @@ def _fatal(config: SshdConfig) -> tuple[str, ...]:
 
 def _derive_effective(g: Gathered) -> SshdEffective:
     if not g.live:
-        # Offline the configuration files are the only source: their absence is the answer.
+        # Offline the configuration files are the only source; without a server they configure
+        # nothing, and nothing can be judged.
+        g.get(SSH_SERVER).require_installed()
         files = g.get(SSHD_CONFIG)
         addrs = vetting_addresses(files)
         return SshdEffective(
@@ -225,6 +251,11 @@ def _derive_effective(g: Gathered) -> SshdEffective:
     if not usable:
         reason = output.error_text or output.text.strip().splitlines()[-1:] or [f"exit {output.rc}"]
         why = reason if isinstance(reason, str) else reason[0]
+        server = _server(g)
+        if server is not None and not server.installed:
+            raise FactFailed(server.missing_reason)
+        if output.rc == _SSHD_NOT_FOUND:
+            raise FactFailed(f"no OpenSSH server on the host: {why}")
         if config is None:
             raise FactFailed(
                 f"`sshd -T` gave no configuration ({why}) and sshd_config was not readable"
@@ -273,7 +304,7 @@ SSHD_EFFECTIVE = Fact(
     description="sshd's effective configuration for the vetting addresses",
     derive=_derive_effective,
     probe=Probe(_SSHD_T_SCRIPT, privileged=True, timeout_s=60),
-    depends=(SSHD_CONFIG, LOGIN_USER),
+    depends=(SSH_SERVER, SSHD_CONFIG, LOGIN_USER, PASSWD),
 )
 
 
@@ -378,7 +409,8 @@ _KEY_FILES_SCRIPT = (
     _LOCATE_SSHD
     + r"""
 akf=$("$sshd" -T -f "$cfg" -C user=root,host=10.0.0.1,addr=10.0.0.1 2>/dev/null | awk '$1=="authorizedkeysfile"{$1=""; print}')
-[ -n "$akf" ] || akf=".ssh/authorized_keys .ssh/authorized_keys2"
+if [ -n "$akf" ]; then echo "#authorizedkeysfile from sshd -T"; else
+  echo "#authorizedkeysfile unknown"; akf=".ssh/authorized_keys .ssh/authorized_keys2"; fi
 while IFS=: read -r u _ uid _ _ home _; do
   [ -n "$home" ] || continue
   for p in $akf; do
@@ -399,14 +431,38 @@ def _expand_key_file(token: str, entry: PasswdEntry) -> str:
     return expanded if expanded.startswith("/") else posixpath.join(entry.home, expanded)
 
 
-def _configured_key_files(g: Gathered) -> list[str]:
-    if g.live and g.output is not None:
-        return [line for line in g.output.text.splitlines() if line.startswith("/")]
+# What the live probe prints when `sshd -T` named the AuthorizedKeysFile (or HostKey) paths.
+_FROM_SSHD_T = ("#authorizedkeysfile from sshd -T", "#hostkey from sshd -T")
+
+
+def _unknown_config(g: Gathered, what: str) -> str:
+    """Why `what` (sshd's key file paths) is unknown: the server is missing, or sshd -T failed."""
+    server = _server(g)
+    if server is not None and not server.installed:
+        return f"{what} unknown: {server.missing_reason}"
+    return f"{what} unknown: `sshd -T` named none (see linux.ssh.server-installed)"
+
+
+def _configured_key_files(g: Gathered) -> tuple[list[str], list[str]]:
+    """AuthorizedKeysFile paths expanded for every account, and why some could not be known."""
+    if g.live:
+        output = g.require_output()
+        if output.timed_out:
+            raise FactFailed("listing the AuthorizedKeysFile paths timed out")
+        lines = output.text.splitlines()
+        paths = [line for line in lines if line.startswith("/")]
+        if _FROM_SSHD_T[0] in lines:
+            return paths, []
+        return paths, [_unknown_config(g, "AuthorizedKeysFile paths")]
+    unknown: list[str] = []
+    server = _server(g)
+    if server is not None and not server.installed:
+        unknown.append(f"AuthorizedKeysFile paths unknown: {server.missing_reason}")
     try:
         config = g.get(SSHD_CONFIG)
         passwd = g.get(PASSWD)
-    except (FactUnavailable, FactFailed):
-        return []
+    except (FactUnavailable, FactFailed) as exc:
+        return [], unknown or [f"AuthorizedKeysFile paths unknown: {exc}"]
     # Match blocks may point AuthorizedKeysFile elsewhere for some vetting addresses.
     addresses = vetting_addresses(config)
     paths = []
@@ -418,20 +474,26 @@ def _configured_key_files(g: Gathered) -> list[str]:
             info = ConnectionInfo(user=entry.name, addr=addr, lport=g.context.scan_port)
             tokens.update(dict.fromkeys(config.effective(info).get("authorizedkeysfile").values))
         paths += [_expand_key_file(t, entry) for t in tokens if t.lower() != "none"]
-    return paths
+    return paths, unknown
 
 
 @dataclass(frozen=True)
 class AuthorizedKeys:
     keys: tuple[AuthorizedKey, ...]
     files_examined: tuple[str, ...]
+    # Why some key files may not have been examined (no server to name them, no root to read).
+    unexamined: tuple[str, ...] = ()
 
 
 def _derive_authorized_keys(g: Gathered) -> AuthorizedKeys:
     candidates: list[str] = []
     for pattern in _STANDARD_KEY_FILES:
         candidates += glob(g.files, pattern)
-    candidates += _configured_key_files(g)
+    configured, unexamined = _configured_key_files(g)
+    candidates += configured
+    if g.live and g.context.privileged is False:
+        why = f" ({g.context.sudo_error})" if g.context.sudo_error else ""
+        unexamined.append(f"the probes ran without root{why}: other accounts' key files are unread")
     examined: list[str] = []
     keys: list[AuthorizedKey] = []
     for path in dict.fromkeys(candidates):
@@ -440,7 +502,7 @@ def _derive_authorized_keys(g: Gathered) -> AuthorizedKeys:
             continue
         examined.append(path)
         keys += parse_authorized_keys(path, text)
-    return AuthorizedKeys(tuple(keys), tuple(examined))
+    return AuthorizedKeys(tuple(keys), tuple(examined), tuple(unexamined))
 
 
 AUTHORIZED_KEYS = Fact(
@@ -463,13 +525,16 @@ class HostKeyFile:
 class HostKeys:
     files: tuple[HostKeyFile, ...]
     boot_time: int | None = None
+    # Why the HostKey paths are unknown (only /etc/ssh/ssh_host_* was looked at), if they are.
+    unknown_paths: str | None = None
 
 
 _HOST_KEYS_SCRIPT = (
     _LOCATE_SSHD
     + r"""
 keys=$("$sshd" -T -f "$cfg" -C user=root,host=10.0.0.1,addr=10.0.0.1 2>/dev/null | awk '$1=="hostkey"{print $2}')
-[ -n "$keys" ] || keys=$(ls /etc/ssh/ssh_host_*key 2>/dev/null)
+if [ -n "$keys" ]; then echo "#hostkey from sshd -T"; else
+  echo "#hostkey unknown"; keys=$(ls /etc/ssh/ssh_host_*key 2>/dev/null); fi
 for k in $keys; do
  for f in "$k" "$k.pub"; do
   [ -e "$f" ] || continue
@@ -484,14 +549,37 @@ exit 0
 def _derive_host_keys(g: Gathered) -> HostKeys:
     if g.live:
         output = g.require_output()
-        files = []
-        for line in output.require_success("listing host keys").splitlines():
+        lines = output.require_success("listing host keys").splitlines()
+        listed = []
+        for line in lines:
+            if line.startswith("#"):
+                continue
             stamp, _, path = line.partition(" ")
-            files.append(HostKeyFile(path, int(stamp) if stamp.isdigit() else None))
+            listed.append(HostKeyFile(path, int(stamp) if stamp.isdigit() else None))
         btime = g.context.session.get("btime", "")
-        return HostKeys(tuple(files), int(btime) if btime.isdigit() else None)
+        unknown = None if _FROM_SSHD_T[1] in lines else _unknown_config(g, "HostKey paths")
+        return HostKeys(tuple(listed), int(btime) if btime.isdigit() else None, unknown)
     names = [n for n in g.files.list_dir("/etc/ssh") if n.startswith("ssh_host_") and "key" in n]
-    return HostKeys(tuple(HostKeyFile(posixpath.join("/etc/ssh", n)) for n in names))
+    paths = [posixpath.join("/etc/ssh", n) for n in names]
+    configured, unknown = _configured_host_keys(g)
+    for key in configured:
+        paths += [p for p in (key, f"{key}.pub") if g.files.is_file(p)]
+    files = tuple(HostKeyFile(p) for p in dict.fromkeys(paths))
+    return HostKeys(files, unknown_paths=unknown)
+
+
+def _configured_host_keys(g: Gathered) -> tuple[list[str], str | None]:
+    """The HostKey paths sshd_config names (OpenSSH's defaults when it names none)."""
+    server = _server(g)
+    if server is not None and not server.installed:
+        return [], f"HostKey paths unknown: {server.missing_reason}"
+    try:
+        config = g.get(SSHD_CONFIG)
+    except (FactUnavailable, FactFailed) as exc:
+        return [], f"HostKey paths unknown: {exc}"
+    # HostKey is a global keyword: any connection sees the same list.
+    info = ConnectionInfo(user="root", addr="10.0.0.1", lport=g.context.scan_port)
+    return list(config.effective(info).get("hostkey").values), None
 
 
 HOST_KEYS = Fact(
@@ -499,6 +587,7 @@ HOST_KEYS = Fact(
     description="SSH host key files",
     derive=_derive_host_keys,
     probe=Probe(_HOST_KEYS_SCRIPT, privileged=True, timeout_s=15),
+    depends=(SSHD_CONFIG,),
 )
 
 
@@ -508,7 +597,9 @@ __all__ = [
     "OFFERED_AUTH",
     "SSHD_CONFIG",
     "SSHD_EFFECTIVE",
+    "SSH_SERVER",
     "AuthorizedKey",
+    "SshServer",
     "SshdEffective",
     "SshdView",
     "parse_authorized_keys",

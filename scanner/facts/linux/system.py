@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from scanner.facts.base import Fact, FactFailed, FactUnavailable, Gathered, Mode, Probe
+from scanner.facts.base import Fact, FactFailed, Gathered, Mode, Probe
 from scanner.fs import read_text_or_none
 from scanner.parsers.listening import Listener, parse_proc_net_tcp
 from scanner.parsers.os_release import OsRelease
@@ -24,7 +24,7 @@ def _derive_os_release(g: Gathered) -> OsReleaseFile:
         text = read_text_or_none(g.files, path)
         if text is not None:
             return OsReleaseFile(OsRelease.from_text(text), path)
-    raise FactUnavailable("neither /etc/os-release nor /usr/lib/os-release exists")
+    raise FactFailed("neither /etc/os-release nor /usr/lib/os-release exists")
 
 
 OS_RELEASE = Fact(
@@ -112,7 +112,9 @@ def parse_updates(text: str, refreshed: bool) -> PendingUpdates:
     sections = _sections(text)
     manager = (sections.get("manager") or ["none"])[0]
     if manager == "none":
-        raise FactUnavailable("no supported package manager (dnf, yum, apt, zypper)")
+        raise FactFailed(
+            "pending updates cannot be judged: no supported package manager (dnf, yum, apt, zypper)"
+        )
     codes = sections.get("rc", [])
     if manager in {"dnf", "yum"}:
         return _parse_rpm(manager, sections, codes, refreshed)
@@ -143,7 +145,10 @@ def _parse_rpm(
 def _parse_apt(sections: dict[str, list[str]], refreshed: bool) -> PendingUpdates:
     lists = (sections.get("lists") or ["0"])[0].strip()
     if lists == "0":
-        raise FactUnavailable("apt has no package lists (apt-get update never ran on this host)")
+        raise FactFailed(
+            "pending updates cannot be judged: apt has no package lists (apt-get update never "
+            "ran on this host)"
+        )
     security: list[str] = []
     other: list[str] = []
     for line in sections.get("all", []):

@@ -98,6 +98,10 @@ def parse_accounts(document: Any) -> LocalAccounts:
         for u in as_list(document.get("users"))
         if isinstance(u, dict)
     )
+    if not users:
+        # Every Windows host has at least the built-in Administrator: an empty list means the
+        # query failed silently, and "no enabled guest" would be a pass without a judgement.
+        raise FactFailed("the accounts probe listed no local accounts")
     return LocalAccounts(
         users, _members(document.get("guests")), _members(document.get("remote_desktop_users"))
     )

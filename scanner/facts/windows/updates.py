@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.facts.base import FactFailed, FactUnavailable, Gathered
+from scanner.facts.base import FactFailed, Gathered
 from scanner.facts.windows.common import as_list, as_text, probe_json, windows_fact
 
 _PROBE = r"""
@@ -69,14 +69,14 @@ class PendingUpdate:
 
 
 def parse_updates(document: Any) -> tuple[PendingUpdate, ...]:
-    """The Windows Update probe's JSON; FactUnavailable when no update service was reachable."""
+    """The Windows Update probe's JSON; FactFailed (could not judge) when it could not search."""
     if not isinstance(document, dict):
         raise FactFailed("the Windows Update probe printed no result")
     if document.get("error") is not None:
         code = as_text(document.get("hresult")).upper().replace("0X", "0x")
         message = as_text(document.get("error")).strip()
         if code in _OFFLINE_CODES:
-            raise FactUnavailable(
+            raise FactFailed(
                 f"Windows Update could not be searched: {_OFFLINE_CODES[code]} ({code})"
             )
         raise FactFailed(f"the Windows Update search failed ({code}): {message}")

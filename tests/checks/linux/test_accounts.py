@@ -71,13 +71,13 @@ def test_root_password_evidence_never_shows_the_hash(
     assert secret not in evidence_text(outcome) + outcome.summary
 
 
-def test_root_password_is_skipped_live_without_sudo(live_facts: LiveFacts) -> None:
+def test_root_password_cannot_be_judged_live_without_sudo(live_facts: LiveFacts) -> None:
     facts = live_facts(privileged=False, sudo_error="sudo: a password is required")
     outcome = run(root_password, facts)
-    assert outcome.status is Status.SKIP
+    assert outcome.status is Status.ERROR
 
 
-def test_root_password_skip_gives_the_sudo_error(live_facts: LiveFacts) -> None:
+def test_root_password_error_gives_the_sudo_error(live_facts: LiveFacts) -> None:
     facts = live_facts(privileged=False, sudo_error="sudo: a password is required")
     assert "sudo: a password is required" in run(root_password, facts).summary
 
@@ -182,11 +182,11 @@ def test_passwords_fail_lists_every_offending_user(offline_facts: OfflineFacts) 
     assert outcome.summary == "empty password: root; password hash: alice"
 
 
-def test_passwords_are_skipped_live_without_sudo(live_facts: LiveFacts) -> None:
+def test_passwords_cannot_be_judged_live_without_sudo(live_facts: LiveFacts) -> None:
     outcome = run(
         passwords, live_facts(privileged=False, sudo_error="sudo: a password is required")
     )
-    assert outcome.status is Status.SKIP
+    assert outcome.status is Status.ERROR
 
 
 # --- linux.accounts.sudo --------------------------------------------------------------------
@@ -255,7 +255,7 @@ LIVE_USER_CASES = [
         Status.WARN,
         id="same-as-baseline-but-not-ec2-user-warns",
     ),
-    pytest.param({"login_user": None}, Status.SKIP, id="unknown-login-user-skips"),
+    pytest.param({"login_user": None}, Status.ERROR, id="unknown-login-user-errs"),
 ]
 
 
@@ -325,8 +325,8 @@ def test_default_user_evidence_names_the_deciding_cloud_init_file(
     assert evidence_text(run(default_user, offline_facts(tree))).startswith(source)
 
 
-def test_default_user_is_skipped_for_an_image_without_cloud_init(
+def test_default_user_cannot_be_judged_for_an_image_without_cloud_init(
     offline_facts: OfflineFacts,
 ) -> None:
     outcome = run(default_user, offline_facts({"/etc/passwd": "root:x:0:0::/root:/bin/sh\n"}))
-    assert outcome.status is Status.SKIP
+    assert outcome.status is Status.ERROR

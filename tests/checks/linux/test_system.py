@@ -142,9 +142,10 @@ def test_os_supported_follows_an_absolute_os_release_link_inside_the_image(
     assert outcome.status is Status.FAIL
 
 
-def test_os_supported_is_skipped_without_os_release(offline_facts: OfflineFacts) -> None:
+def test_os_supported_cannot_be_judged_without_os_release(offline_facts: OfflineFacts) -> None:
     outcome = run(os_supported, offline_facts({"/etc/hostname": "x\n"}, scan_date=SCAN_DATE))
-    assert outcome.status is Status.SKIP
+    assert outcome.status is Status.ERROR
+    assert "os-release" in outcome.summary
 
 
 def test_os_supported_judges_os_release_copied_from_a_live_host(live_facts: LiveFacts) -> None:
@@ -316,8 +317,8 @@ def test_zypper_security_patches_that_are_not_needed_are_not_pending(
 
 
 UNJUDGED_UPDATE_CASES = [
-    pytest.param(APT_NO_LISTS, Status.SKIP, id="apt-without-package-lists-skips"),
-    pytest.param("### manager none\n", Status.SKIP, id="no-package-manager-skips"),
+    pytest.param(APT_NO_LISTS, Status.ERROR, id="apt-without-package-lists-errs"),
+    pytest.param("### manager none\n", Status.ERROR, id="no-package-manager-errs"),
     pytest.param(DNF_BROKEN, Status.ERROR, id="dnf-updateinfo-failing-is-an-error"),
     pytest.param(
         probe_output("### manager dnf\n### security\n", rc=124, timed_out=True),
@@ -328,7 +329,7 @@ UNJUDGED_UPDATE_CASES = [
 
 
 @pytest.mark.parametrize(("output", "status"), UNJUDGED_UPDATE_CASES)
-def test_packages_up_to_date_skips_or_errs_when_updates_cannot_be_known(
+def test_packages_up_to_date_errs_when_updates_cannot_be_known(
     live_facts: LiveFacts, output: object, status: Status
 ) -> None:
     outcome = run(packages_up_to_date, live_facts(outputs={PENDING_UPDATES: output}))

@@ -28,7 +28,7 @@ UPDATE_CASES = [
     pytest.param(
         {"updates": [update("", "Defender definitions")]}, Status.WARN, id="unrated-warns"
     ),
-    pytest.param({"error": "offline", "hresult": "0x8024402C"}, Status.SKIP, id="offline-skips"),
+    pytest.param({"error": "offline", "hresult": "0x8024402C"}, Status.ERROR, id="offline-errs"),
     pytest.param({"error": "denied", "hresult": "0x80070005"}, Status.ERROR, id="failure-errors"),
 ]
 

@@ -100,9 +100,9 @@ def test_shadow_entry_looks_up_a_user(offline_facts: OfflineFacts) -> None:
     assert shadow.entry("alice") == ShadowEntry("alice", "!", 2)
 
 
-def test_shadow_fact_is_unavailable_live_without_sudo_and_says_why(live_facts: LiveFacts) -> None:
+def test_shadow_fact_fails_live_without_sudo_and_says_why(live_facts: LiveFacts) -> None:
     facts = live_facts(privileged=False, sudo_error="sudo: a terminal is required")
-    with pytest.raises(FactUnavailable, match="sudo: a terminal is required"):
+    with pytest.raises(FactFailed, match="sudo: a terminal is required"):
         facts.get(SHADOW)
 
 
@@ -166,8 +166,8 @@ def test_login_user_offline_is_cloud_inits_default_user_with_later_files_winning
     assert facts.get(LOGIN_USER).name == expected
 
 
-def test_login_user_offline_is_unavailable_without_cloud_init(offline_facts: OfflineFacts) -> None:
-    with pytest.raises(FactUnavailable):
+def test_login_user_offline_fails_without_cloud_init(offline_facts: OfflineFacts) -> None:
+    with pytest.raises(FactFailed, match="default_user"):
         offline_facts({"/etc/passwd": "root:x:0:0::/root:/bin/sh\n"}).get(LOGIN_USER)
 
 

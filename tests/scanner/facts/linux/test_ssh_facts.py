@@ -14,7 +14,7 @@ from scanner.facts.linux.ssh import (
     HostKeys,
     parse_authorized_keys,
 )
-from tests.factbuilders import LiveFacts, OfflineFacts, probe_output
+from tests.factbuilders import OPENSSH_SERVER, LiveFacts, OfflineFacts, Tree, probe_output
 
 BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIGf0n2jW3wFv1cL4h6JwQbRkz1dQ8m8r4Q9m1kQ0fN7a"
 SSHD_CONFIG = "/etc/ssh/sshd_config"
@@ -179,7 +179,7 @@ def test_sshd_effective_live_reports_without_password_as_prohibit_password(
 
 def test_sshd_effective_live_points_at_the_config_line_that_agrees(live_facts: LiveFacts) -> None:
     facts = live_facts(
-        files={SSHD_CONFIG: "UsePAM yes\nPasswordAuthentication no\n"},
+        files={SSHD_CONFIG: "UsePAM yes\nPasswordAuthentication no\n", "/etc/passwd": PASSWD},
         outputs={SSHD_EFFECTIVE: f"### user=root addr=10.0.0.1\n{SSHD_T}"},
     )
     view = facts.get(SSHD_EFFECTIVE).views[0]
@@ -189,7 +189,7 @@ def test_sshd_effective_live_points_at_the_config_line_that_agrees(live_facts: L
 
 def test_sshd_effective_live_names_sshd_t_when_the_config_disagrees(live_facts: LiveFacts) -> None:
     facts = live_facts(
-        files={SSHD_CONFIG: "PasswordAuthentication yes\n"},
+        files={SSHD_CONFIG: "PasswordAuthentication yes\n", "/etc/passwd": PASSWD},
         outputs={SSHD_EFFECTIVE: f"### user=root addr=10.0.0.1\n{SSHD_T}"},
     )
     setting = facts.get(SSHD_EFFECTIVE).views[0].get("passwordauthentication")
@@ -207,19 +207,33 @@ def test_sshd_effective_live_ignores_a_section_cut_short_by_an_exit_marker(
     assert [v.addr for v in views] == ["10.2.0.1"]
 
 
+SSHD_T_REFUSED = probe_output("", rc=255, stderr="sshd: no hostkeys available -- exiting.")
+
+
 def test_sshd_effective_live_falls_back_to_the_copied_config_and_says_why(
     live_facts: LiveFacts,
 ) -> None:
-    failed = probe_output("", rc=127, stderr="sshd is not installed")
+    facts = live_facts(
+        files={SSHD_CONFIG: "PasswordAuthentication no\n"},
+        outputs={SSHD_EFFECTIVE: SSHD_T_REFUSED},
+    )
+    effective = facts.get(SSHD_EFFECTIVE)
+    assert effective.notes == ("`sshd -T` could not run: sshd: no hostkeys available -- exiting.",)
+
+
+def test_sshd_effective_live_without_an_sshd_binary_is_an_error_not_a_fallback(
+    live_facts: LiveFacts,
+) -> None:
+    failed = probe_output("", rc=127, stderr="no sshd binary (/usr/sbin/sshd)")
     facts = live_facts(
         files={SSHD_CONFIG: "PasswordAuthentication no\n"}, outputs={SSHD_EFFECTIVE: failed}
     )
-    effective = facts.get(SSHD_EFFECTIVE)
-    assert effective.notes == ("`sshd -T` could not run: sshd is not installed",)
+    with pytest.raises(FactFailed, match="no OpenSSH server on the host: no sshd binary"):
+        facts.get(SSHD_EFFECTIVE)
 
 
 def test_sshd_effective_live_fallback_judges_root_and_the_login_user(live_facts: LiveFacts) -> None:
-    failed = probe_output("", rc=127, stderr="sshd is not installed")
+    failed = SSHD_T_REFUSED
     facts = live_facts(
         files={SSHD_CONFIG: "PasswordAuthentication no\n"},
         outputs={SSHD_EFFECTIVE: failed},
@@ -237,7 +251,7 @@ def test_sshd_effective_live_fails_without_sshd_t_or_config(live_facts: LiveFact
 def test_sshd_effective_live_reads_the_config_the_serving_sshd_was_started_with(
     live_facts: LiveFacts,
 ) -> None:
-    failed = probe_output("", rc=127, stderr="sshd is not installed")
+    failed = SSHD_T_REFUSED
     facts = live_facts(
         files={"/opt/sshd/sshd_config": "PasswordAuthentication yes\n", SSHD_CONFIG: "x\n"},
         outputs={SSHD_EFFECTIVE: failed},
@@ -252,27 +266,50 @@ def test_sshd_effective_offline_judges_root_and_the_cloud_init_user_at_every_vet
 ) -> None:
     facts = offline_facts(
         {
+            **OPENSSH_SERVER,
+            "/etc/passwd": PASSWD,
             SSHD_CONFIG: "PasswordAuthentication no\n",
             "/etc/cloud/cloud.cfg": "system_info:\n  default_user:\n    name: admin\n",
         }
     )
     labels = {(v.user, v.addr) for v in facts.get(SSHD_EFFECTIVE).views}
     corners = ("10.0.0.1", "10.0.255.254", "10.2.0.1", "10.2.255.254")
-    assert labels == {(u, a) for u in ("root", "admin") for a in corners}
+    # alice has a shell: a Match User block for her would let a password in too.
+    assert labels == {(u, a) for u in ("root", "admin", "alice") for a in corners}
 
 
 def test_sshd_effective_offline_assumes_ec2_user_without_cloud_init(
     offline_facts: OfflineFacts,
 ) -> None:
-    facts = offline_facts({SSHD_CONFIG: "PasswordAuthentication no\n"})
-    assert {v.user for v in facts.get(SSHD_EFFECTIVE).views} == {"root", "ec2-user"}
+    facts = offline_facts(
+        {**OPENSSH_SERVER, "/etc/passwd": PASSWD, SSHD_CONFIG: "PasswordAuthentication no\n"}
+    )
+    assert {v.user for v in facts.get(SSHD_EFFECTIVE).views} == {"root", "alice"} | {"ec2-user"}
 
 
-def test_sshd_effective_offline_is_unavailable_without_sshd_config(
+@pytest.mark.parametrize(
+    ("tree", "missing"),
+    [
+        pytest.param({"/etc/passwd": PASSWD}, "no sshd binary", id="nothing"),
+        pytest.param({**OPENSSH_SERVER, "/etc/passwd": PASSWD}, f"no {SSHD_CONFIG}", id="config"),
+        pytest.param({SSHD_CONFIG: "\n", "/etc/passwd": PASSWD}, "no sshd binary", id="binary"),
+    ],
+)
+def test_sshd_effective_offline_fails_naming_what_of_the_server_is_missing(
+    offline_facts: OfflineFacts, tree: Tree, missing: str
+) -> None:
+    # The configuration applies to every Linux image: no server is an error, never a skip.
+    with pytest.raises(FactFailed, match="no OpenSSH server in the image") as raised:
+        offline_facts(tree).get(SSHD_EFFECTIVE)
+    assert missing in str(raised.value)
+
+
+def test_sshd_effective_offline_fails_when_the_accounts_are_unknown(
     offline_facts: OfflineFacts,
 ) -> None:
-    with pytest.raises(FactUnavailable, match="absent from the image"):
-        offline_facts({"/etc/hostname": "x"}).get(SSHD_EFFECTIVE)
+    facts = offline_facts({**OPENSSH_SERVER, SSHD_CONFIG: "PasswordAuthentication no\n"})
+    with pytest.raises(FactFailed, match="Match blocks may select are unknown"):
+        facts.get(SSHD_EFFECTIVE)
 
 
 # --- OFFERED_AUTH and HOST_KEYS -------------------------------------------------------------
@@ -292,7 +329,10 @@ def test_offered_auth_is_unavailable_offline(offline_facts: OfflineFacts) -> Non
 def test_host_keys_live_parses_modification_times_and_the_boot_time(
     live_facts: LiveFacts,
 ) -> None:
-    listing = "1700000000 /etc/ssh/ssh_host_ed25519_key\n?? /etc/ssh/ssh_host_rsa_key\n"
+    listing = (
+        "#hostkey from sshd -T\n"
+        "1700000000 /etc/ssh/ssh_host_ed25519_key\n?? /etc/ssh/ssh_host_rsa_key\n"
+    )
     facts = live_facts(outputs={HOST_KEYS: listing}, session={"btime": "1700000100"})
     assert facts.get(HOST_KEYS) == HostKeys(
         (

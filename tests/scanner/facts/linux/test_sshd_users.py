@@ -8,7 +8,7 @@ import pytest
 
 from checks.linux.ssh import password_authentication
 from scanner.model import Status
-from tests.factbuilders import build_offline_facts, run
+from tests.factbuilders import OPENSSH_SERVER, Tree, build_offline_facts, run
 
 PASSWD = (
     "root:x:0:0:root:/root:/bin/bash\n"
@@ -19,8 +19,9 @@ PASSWD = (
 )
 
 
-def tree(match_user: str) -> dict[str, str]:
+def tree(match_user: str) -> Tree:
     return {
+        **OPENSSH_SERVER,
         "/etc/passwd": PASSWD,
         "/etc/group": "root:x:0:\nec2-user:x:1000:\n",
         "/etc/ssh/sshd_config": (
@@ -63,6 +64,7 @@ def test_a_configuration_sshd_would_refuse_turns_a_pass_into_a_warning(
     facts = build_offline_facts(
         tmp_path,
         {
+            **OPENSSH_SERVER,
             "/etc/passwd": PASSWD,
             "/etc/ssh/sshd_config": (
                 "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"

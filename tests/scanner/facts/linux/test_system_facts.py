@@ -52,8 +52,8 @@ def test_os_release_symlink_is_resolved_inside_the_image_root(
     assert facts.get(OS_RELEASE).release.id == "imageos"
 
 
-def test_os_release_is_unavailable_when_neither_file_exists(offline_facts: OfflineFacts) -> None:
-    with pytest.raises(FactUnavailable):
+def test_os_release_fails_when_neither_file_exists(offline_facts: OfflineFacts) -> None:
+    with pytest.raises(FactFailed):
         offline_facts({"/etc/hostname": "x"}).get(OS_RELEASE)
 
 
@@ -154,10 +154,10 @@ def test_parse_updates_records_whether_the_metadata_was_refreshed() -> None:
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        pytest.param("### manager none\n", FactUnavailable, id="no-package-manager"),
-        pytest.param("", FactUnavailable, id="no-output"),
+        pytest.param("### manager none\n", FactFailed, id="no-package-manager"),
+        pytest.param("", FactFailed, id="no-output"),
         pytest.param(
-            "### manager apt\n### lists\n0\n### all\n### rc 0\n", FactUnavailable, id="apt-no-lists"
+            "### manager apt\n### lists\n0\n### all\n### rc 0\n", FactFailed, id="apt-no-lists"
         ),
         pytest.param(
             "### manager dnf\n### security\nError: no cache\n### rc 1\n### all\n### rc 1\n",

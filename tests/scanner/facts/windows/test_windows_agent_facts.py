@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.facts.base import FactFailed, FactUnavailable
+from scanner.facts.base import FactFailed
 from scanner.facts.windows.launch_agent import (
     EC2CONFIG,
     EC2LAUNCH_V1,
@@ -130,7 +130,7 @@ def test_winlogon_default_password_length_only_when_present() -> None:
 
 @pytest.mark.parametrize(
     ("hresult", "error"),
-    [("0x8024402C", FactUnavailable), ("0x80072EFD", FactUnavailable), ("0x80070005", FactFailed)],
+    [("0x8024402C", FactFailed), ("0x80072EFD", FactFailed), ("0x80070005", FactFailed)],
 )
 def test_update_search_failures(hresult: str, error: type[Exception]) -> None:
     with pytest.raises(error, match=hresult):
