@@ -222,6 +222,15 @@ def main() -> None:
 @click.option("--no-launch", is_flag=True, help="Run only the image checks; launch nothing.")
 @click.option("--poll-interval", type=click.FloatRange(min=0.05), default=2.0, hidden=True)
 @click.option(
+    "--host-key-wait",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="ami-… (Linux): when the console showed no host key fingerprints at login, how long to "
+    "wait for them afterwards to verify the key (0: trust on first use, as the report says).",
+)
+@click.option(
     "--password-env",
     metavar="VAR",
     default="AMISCAN_WINRM_PASSWORD",
@@ -263,6 +272,7 @@ def scan_command(
     keep_instance: bool,
     no_launch: bool,
     poll_interval: float,
+    host_key_wait: float,
     password_env: str,
     winrm_insecure: bool,
     verbose: int,
@@ -307,6 +317,7 @@ def scan_command(
         keep_instance=keep_instance,
         no_launch=no_launch,
         poll_interval_s=poll_interval,
+        host_key_wait_s=host_key_wait,
     )
     try:
         winrm = WinRMSettings(password_env=password_env, validate_certificate=not winrm_insecure)

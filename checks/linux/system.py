@@ -49,12 +49,15 @@ def os_supported(facts: Facts) -> Outcome:
 )
 def packages_up_to_date(facts: Facts) -> Outcome:
     pending = facts.get(PENDING_UPDATES)
-    basis = (
-        "fresh metadata"
-        if pending.refreshed
-        else "the metadata already on the host (not refreshed)"
-    )
+    if pending.refreshed:
+        basis = "fresh metadata"
+    elif pending.refresh_error:
+        basis = "the metadata already on the host: refreshing it failed"
+    else:
+        basis = "the metadata already on the host (not refreshed)"
     evidence = [line(f"{pending.manager} (security)", item) for item in pending.security[:50]]
+    if pending.refresh_error:
+        evidence.append(line(f"{pending.manager} refresh", pending.refresh_error))
     if pending.security:
         if len(pending.security) > 50:
             evidence.append(line(pending.manager, f"… and {len(pending.security) - 50} more"))
@@ -69,6 +72,16 @@ def packages_up_to_date(facts: Facts) -> Outcome:
             Status.WARN,
             f"{len(pending.other)} pending non-security update(s), per {basis}",
             tuple(others),
+        )
+    if pending.refresh_error:
+        # Nothing pending per metadata known to be stale is not a judgement of today's updates.
+        return Outcome(
+            Status.WARN,
+            f"no pending updates per {basis}, so newer updates may be missing",
+            (
+                line(pending.manager, "lists no pending update"),
+                line(f"{pending.manager} refresh", pending.refresh_error),
+            ),
         )
     return Outcome(
         Status.PASS,

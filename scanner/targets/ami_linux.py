@@ -14,20 +14,30 @@ from scanner.aws.console import host_key_fingerprints
 from scanner.aws.launch import instance_address, wait_for_banner, wait_for_state
 from scanner.aws.resources import ScanResources
 from scanner.collect import LiveSettings
+from scanner.errors import ScanAborted
 from scanner.facts.base import ScanContext
 from scanner.linux import scan_live
+from scanner.model import Platform
 from scanner.run import ScanRun
 from scanner.targets.ami_handoff import LaunchKey
 from scanner.targets.base import ScanOptions, Target
 from scanner.targets.ssh import DEFAULT_USERS, live_context, login
 from scanner.transports.base import AuthError, ConnectError
-from scanner.transports.ssh import Credentials, HostKeyPolicy, SSHTransport
+from scanner.transports.ssh import (
+    Credentials,
+    HostKeyPolicy,
+    SSHTransport,
+    fingerprint,
+    matches_fingerprints,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WAIT_S = 600.0
 # One login attempt's own bound; the whole wait is bounded by --connect-timeout.
 LOGIN_ATTEMPT_TIMEOUT_S = 15.0
+# GetConsoleOutput is throttled by EC2 and the console is updated every few seconds at best.
+CONSOLE_POLL_S = 5.0
 
 
 def scan_linux_instance(
@@ -72,8 +82,47 @@ def scan_linux_instance(
             refresh_package_metadata=True,
         )
         scan_live(run, transport, live, settings, options.collect_timeout_s)
+        if not pinned:
+            confirm_host_key(client, resources.instance_id, transport, run, options)
     finally:
         transport.close()
+
+
+def confirm_host_key(
+    client: Any, instance_id: str, transport: SSHTransport, run: ScanRun, options: ScanOptions
+) -> None:
+    """Check a key trusted on first use against the fingerprints the console shows later.
+
+    sshd answers before cloud-init's last stage prints the fingerprint block, so the block is
+    often missing at login. Waiting for it before logging in would cost every scan that wait;
+    checking afterwards costs nothing when it has appeared by the end of collection. A key that
+    does not match means the session cannot be trusted: its results are dropped.
+    """
+    key = transport.host_key
+    if key is None:
+        return
+    with run.phase("host key confirmed", "Reading the host key fingerprints from the console"):
+        deadline = time.monotonic() + options.host_key_wait_s
+        fingerprints = console_fingerprints(client, instance_id)
+        while not fingerprints and time.monotonic() < deadline:
+            run.cancel.sleep(max(options.poll_interval_s, CONSOLE_POLL_S))
+            fingerprints = console_fingerprints(client, instance_id)
+    seen = f"{key.get_name()} {fingerprint(key)}"
+    if not fingerprints:
+        run.details["host_key_verification"] = (
+            f"{transport.host_key_verification}: the console output showed no host key "
+            f"fingerprints within {options.host_key_wait_s:g}s of the scan"
+        )
+        return
+    if not matches_fingerprints(key, fingerprints):
+        # Judged over a session whose server is not the instance's: none of it stands.
+        for check_id in [c.id for c in run.checks if c.platform is not Platform.IMAGE]:
+            run.results.pop(check_id, None)
+        raise ScanAborted(
+            f"host key mismatch: the SSH server presented {seen}, the console output of "
+            f"{instance_id} lists {', '.join(fingerprints)}; the in-guest results were discarded"
+        )
+    run.details["host_key_verification"] = f"pinned from the console output after login ({seen})"
 
 
 def login_until(

@@ -33,6 +33,9 @@ class ScanOptions:
     keep_instance: bool = False
     no_launch: bool = False
     poll_interval_s: float = 2.0
+    # After a trust-on-first-use login, how long to wait for the console's host key fingerprints
+    # (cloud-init prints them late in first boot, often after sshd already answers).
+    host_key_wait_s: float = 60.0
     baseline_login_user: str | None = None
     scan_date: str | None = None
     known_hosts: Path | None = field(default_factory=lambda: Path.home() / ".ssh" / "known_hosts")

@@ -47,6 +47,11 @@ def md5_fingerprint(key: paramiko.PKey) -> str:
     return "MD5:" + ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
+def matches_fingerprints(key: paramiko.PKey, fingerprints: Sequence[str]) -> bool:
+    """Whether `key` is one of `fingerprints` (SHA256 or the legacy MD5 form)."""
+    return fingerprint(key) in fingerprints or md5_fingerprint(key) in fingerprints
+
+
 def public_key_line(key: paramiko.PKey) -> str:
     """The key as an authorized_keys line without options or comment ("type base64")."""
     return f"{key.get_name()} {key.get_base64()}"
@@ -67,7 +72,7 @@ class HostKeyPolicy:
     def verify(self, host: str, port: int, key: paramiko.PKey) -> str:
         seen = fingerprint(key)
         if self.pinned:
-            if seen in self.pinned or md5_fingerprint(key) in self.pinned:
+            if matches_fingerprints(key, self.pinned):
                 return f"pinned from the console output ({key.get_name()} {seen})"
             raise HostKeyError(
                 f"host key mismatch for {host}:{port}: the server presented {seen}, the console "
@@ -160,6 +165,9 @@ class SSHTransport:
         self.description = f"ssh://{user}@{host}:{port}"
         self.exec_count = 0
         self.host_key_verification = ""
+        # The key the server presented, kept so it can still be checked against fingerprints
+        # that appear only after login (cloud-init prints them late in first boot).
+        self.host_key: paramiko.PKey | None = None
         self.authenticated_key: paramiko.PKey | None = None
         self.offered_auth_methods: dict[str, tuple[str, ...]] = {}
         self.peer_address: str | None = None
@@ -211,9 +219,8 @@ class SSHTransport:
         """Connect, verify the host key, learn the offered auth methods, and log in."""
         transport = self._open()
         try:
-            self.host_key_verification = self.host_keys.verify(
-                self.host, self.port, transport.get_remote_server_key()
-            )
+            self.host_key = transport.get_remote_server_key()
+            self.host_key_verification = self.host_keys.verify(self.host, self.port, self.host_key)
             # OpenSSH refuses a change of user name within one connection, so the login user
             # is probed here and other users on short connections of their own.
             self.offered_auth_methods[self.user] = self._offered_methods(transport, self.user)

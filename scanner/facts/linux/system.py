@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -38,6 +39,20 @@ OS_RELEASE = Fact(
 # --- pending updates ----------------------------------------------------------------------------
 
 _UPDATES_SCRIPT = r"""
+# Refresh the metadata when asked (throwaway instances), and say whether it worked: apt-get update
+# exits 0 when no mirror answered and keeps the old lists, so its messages are read too.
+_amiscan_refresh() {
+  [ "$AMISCAN_REFRESH" = 1 ] || return 0
+  pattern=$1; shift
+  out=$("$@" 2>&1); rc=$?
+  if [ $rc -eq 0 ] && ! printf '%s\n' "$out" | grep -qiE "$pattern"; then
+    echo "### refresh ok"
+  else
+    echo "### refresh failed"
+    echo "### refreshlog"
+    printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 3
+  fi
+}
 if command -v dnf >/dev/null 2>&1; then pm=dnf
 elif command -v yum >/dev/null 2>&1; then pm=yum
 elif command -v apt-get >/dev/null 2>&1; then pm=apt
@@ -46,16 +61,16 @@ else echo "### manager none"; exit 0; fi
 echo "### manager $pm"
 case $pm in
 dnf|yum)
-  cache=-C; [ "$AMISCAN_REFRESH" = 1 ] && cache=
+  _amiscan_refresh 'failed to download|cannot download|^error' $pm -q makecache
   echo "### security"
-  if [ $pm = dnf ]; then dnf -q $cache updateinfo list --security 2>&1; else yum -q $cache updateinfo list security 2>&1; fi
+  if [ $pm = dnf ]; then dnf -q -C updateinfo list --security 2>&1; else yum -q -C updateinfo list security 2>&1; fi
   echo "### rc $?"
   echo "### all"
-  $pm -q $cache check-update 2>&1
+  $pm -q -C check-update 2>&1
   echo "### rc $?"
   ;;
 apt)
-  [ "$AMISCAN_REFRESH" = 1 ] && apt-get update -qq >/dev/null 2>&1
+  _amiscan_refresh '^(W: (Failed to fetch|Some index files failed)|E: |Err:)' apt-get update -qq
   echo "### lists"
   ls /var/lib/apt/lists/ 2>/dev/null | grep -c '_Packages' || true
   echo "### all"
@@ -63,7 +78,7 @@ apt)
   echo "### rc 0"
   ;;
 zypper)
-  [ "$AMISCAN_REFRESH" = 1 ] && zypper -q --non-interactive refresh >/dev/null 2>&1
+  _amiscan_refresh '^(Problem|Error)' zypper -q --non-interactive refresh
   echo "### security"
   zypper --non-interactive --no-refresh list-patches --category security 2>&1
   echo "### rc $?"
@@ -83,6 +98,8 @@ class PendingUpdates:
     other: tuple[str, ...]
     refreshed: bool
     notes: tuple[str, ...] = ()
+    # Why a refresh that was asked for did not happen (the package manager's last words).
+    refresh_error: str | None = None
 
 
 def _sections(text: str) -> dict[str, list[str]]:
@@ -91,7 +108,7 @@ def _sections(text: str) -> dict[str, list[str]]:
     for line in text.splitlines():
         if line.startswith("### "):
             head, _, rest = line[4:].partition(" ")
-            if head in {"manager", "rc"}:
+            if head in {"manager", "rc", "refresh"}:
                 sections.setdefault(head, []).append(rest)
                 continue
             current = head
@@ -116,11 +133,18 @@ def parse_updates(text: str, refreshed: bool) -> PendingUpdates:
             "pending updates cannot be judged: no supported package manager (dnf, yum, apt, zypper)"
         )
     codes = sections.get("rc", [])
+    refresh_error = None
+    if refreshed and (sections.get("refresh") or ["ok"])[0] != "ok":
+        log_lines = [ln.strip() for ln in sections.get("refreshlog", []) if ln.strip()]
+        refresh_error = " / ".join(log_lines)[-300:] or "the refresh failed"
+        refreshed = False
     if manager in {"dnf", "yum"}:
-        return _parse_rpm(manager, sections, codes, refreshed)
-    if manager == "apt":
-        return _parse_apt(sections, refreshed)
-    return _parse_zypper(sections, codes, refreshed)
+        pending = _parse_rpm(manager, sections, codes, refreshed)
+    elif manager == "apt":
+        pending = _parse_apt(sections, refreshed)
+    else:
+        pending = _parse_zypper(sections, codes, refreshed)
+    return dataclasses.replace(pending, refresh_error=refresh_error)
 
 
 def _parse_rpm(

@@ -489,3 +489,35 @@ def test_cloud_init_clean_evidence_names_the_leftover_path(
 def test_cloud_init_clean_is_skipped_on_a_live_host(live_facts: LiveFacts) -> None:
     outcome = run(cloud_init_clean, live_facts(files={"/var/lib/cloud/instances/i-1/x": "x"}))
     assert outcome.status is Status.SKIP
+
+
+APT_REFRESH_FAILED = APT_NONE.replace(
+    "### manager apt\n",
+    "### manager apt\n### refresh failed\n### refreshlog\n"
+    "W: Some index files failed to download. They have been ignored, or old ones used instead.\n",
+)
+
+
+def test_nothing_pending_on_metadata_that_could_not_be_refreshed_is_a_warning(
+    live_facts: LiveFacts,
+) -> None:
+    facts = live_facts(outputs={PENDING_UPDATES: APT_REFRESH_FAILED}, refresh_package_metadata=True)
+    outcome = run(packages_up_to_date, facts)
+    assert outcome.status is Status.WARN
+    assert "refreshing it failed" in outcome.summary
+    assert "Some index files failed to download" in evidence_text(outcome)
+
+
+def test_pending_security_updates_fail_whatever_the_refresh_did(live_facts: LiveFacts) -> None:
+    output = APT_SECURITY.replace("### manager apt\n", "### manager apt\n### refresh failed\n")
+    facts = live_facts(outputs={PENDING_UPDATES: output}, refresh_package_metadata=True)
+    outcome = run(packages_up_to_date, facts)
+    assert outcome.status is Status.FAIL
+    assert "fresh metadata" not in outcome.summary
+    assert "refreshing it failed" in outcome.summary
+
+
+def test_a_refresh_that_worked_is_called_fresh(live_facts: LiveFacts) -> None:
+    output = APT_SECURITY.replace("### manager apt\n", "### manager apt\n### refresh ok\n")
+    facts = live_facts(outputs={PENDING_UPDATES: output}, refresh_package_metadata=True)
+    assert "per fresh metadata" in run(packages_up_to_date, facts).summary

@@ -223,6 +223,7 @@ def options(subnet: str | None, port: int, **overrides: Any) -> ScanOptions:
         "scan_port": port,
         "user": getpass.getuser(),
         "poll_interval_s": 0.05,
+        "host_key_wait_s": 0.0,
         "connect_timeout_s": 20.0,
         "known_hosts": None,
         **overrides,

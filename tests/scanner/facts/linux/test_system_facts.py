@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from scanner.facts.base import FactFailed, FactUnavailable
@@ -298,3 +302,76 @@ def test_parse_firewall_dump_ignores_lines_before_the_first_section() -> None:
 def test_firewall_is_unavailable_offline(offline_facts: OfflineFacts) -> None:
     with pytest.raises(FactUnavailable):
         offline_facts({}).get(FIREWALL)
+
+
+# --- the updates probe's refresh, run by a real shell against a stand-in apt-get -----------
+
+_TOOLS = ("sh", "grep", "ls", "tail", "cat")
+
+
+def _refresh_lines(tmp_path: Path, apt_get: str, refresh: bool) -> list[str]:
+    """What the real probe script says of its refresh, with only a stand-in apt-get (and basic
+    tools) on PATH: the `### refresh` line and the log lines after it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in _TOOLS:
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    stub = bin_dir / "apt-get"
+    stub.write_text("#!/bin/sh\n" + apt_get)
+    stub.chmod(0o755)
+    assert PENDING_UPDATES.probe is not None
+    done = subprocess.run(
+        ["sh", "-c", PENDING_UPDATES.probe.script],
+        env={"PATH": str(bin_dir), "AMISCAN_REFRESH": "1" if refresh else "0"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0] == "### manager apt", done.stdout
+    return lines[1 : lines.index("### lists")]
+
+
+_APT_UPDATE_UNREACHABLE = """\
+if [ "$1" = update ]; then
+  echo "W: Failed to fetch http://mirror.invalid/dists/bookworm/InRelease  Temporary failure" >&2
+  echo "W: Some index files failed to download. They have been ignored, or old ones used instead." >&2
+  exit 0
+fi
+"""
+
+
+def test_an_apt_update_that_reached_no_mirror_is_reported_as_a_failed_refresh(
+    tmp_path: Path,
+) -> None:
+    said = _refresh_lines(tmp_path, _APT_UPDATE_UNREACHABLE, refresh=True)
+    assert said[:2] == ["### refresh failed", "### refreshlog"]
+    assert "W: Some index files failed to download." in said[-1]
+    pending = parse_updates("### manager apt\n" + "\n".join(said) + APT_LISTS, refreshed=True)
+    assert pending.refreshed is False
+    assert pending.refresh_error is not None and "failed to download" in pending.refresh_error
+
+
+def test_an_apt_update_that_worked_is_a_refresh(tmp_path: Path) -> None:
+    said = _refresh_lines(tmp_path, "exit 0\n", refresh=True)
+    assert said == ["### refresh ok"]
+    pending = parse_updates("### manager apt\n### refresh ok\n" + APT_LISTS, refreshed=True)
+    assert (pending.refreshed, pending.refresh_error) == (True, None)
+
+
+def test_an_apt_update_that_exits_non_zero_is_a_failed_refresh(tmp_path: Path) -> None:
+    said = _refresh_lines(tmp_path, 'echo "E: Could not get lock" >&2; exit 100\n', refresh=True)
+    assert said == ["### refresh failed", "### refreshlog", "E: Could not get lock"]
+
+
+def test_no_refresh_is_attempted_unless_asked(tmp_path: Path) -> None:
+    marker = tmp_path / "updated"
+    said = _refresh_lines(tmp_path, f'[ "$1" = update ] && : > {marker}\nexit 0\n', refresh=False)
+    assert said == []
+    assert not marker.exists()
+
+
+APT_LISTS = "\n### lists\n4\n### all\n### rc 0\n"
