@@ -22,6 +22,9 @@ from tests.sshd import generate_key
 REQUIRE_ENV = "AMISCAN_REQUIRE_GUEST"
 # Printed at the end of a run that used the guest: what the tier's time went on.
 TIMINGS: dict[str, float] = {}
+# Printed too: each check's status and summary on the clean guest, by path (live, offline), so a
+# CI log shows what amiscan said of a real image next to what the tests held it to.
+CLEAN_VERDICTS: dict[str, dict[str, tuple[str, str]]] = {}
 # This conftest is imported while pytest collects, moments after the run starts.
 _RUN_STARTED = time.monotonic()
 
@@ -73,3 +76,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", "real-guest timings")
         for name, seconds in TIMINGS.items():
             terminalreporter.write_line(f"{name}: {seconds:.0f} s")
+    if CLEAN_VERDICTS:
+        terminalreporter.write_sep("-", "the clean guest, check by check")
+        checks = sorted({c for verdicts in CLEAN_VERDICTS.values() for c in verdicts})
+        for check in checks:
+            for path, verdicts in CLEAN_VERDICTS.items():
+                status, summary = verdicts.get(check, ("-", ""))
+                terminalreporter.write_line(f"{check} [{path}] {status}: {summary[:160]}")

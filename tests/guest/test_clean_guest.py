@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.guest.conftest import TIMINGS, SessionKey
+from tests.guest.conftest import CLEAN_VERDICTS, TIMINGS, SessionKey
 from tests.guest.image import GuestImage
 from tests.guest.scan import JUDGED, Scan, run_amiscan
 from tests.guest.shell import GuestShell
@@ -62,12 +62,20 @@ def scan_live(vm: GuestVM, key: SessionKey, workdir: Path, label: str) -> Scan:
 def live_clean(
     clean_guest: GuestVM, guest_key: SessionKey, tmp_path_factory: pytest.TempPathFactory
 ) -> Scan:
-    return scan_live(clean_guest, guest_key, tmp_path_factory.mktemp("live-clean"), "clean")
+    scan = scan_live(clean_guest, guest_key, tmp_path_factory.mktemp("live-clean"), "clean")
+    CLEAN_VERDICTS["live ssh://"] = _verdicts(scan)
+    return scan
 
 
 @pytest.fixture(scope="module")
 def offline_clean(guest_image: GuestImage, tmp_path_factory: pytest.TempPathFactory) -> Scan:
-    return run_amiscan(f"dir:{guest_image.root}", workdir=tmp_path_factory.mktemp("dir-clean"))
+    scan = run_amiscan(f"dir:{guest_image.root}", workdir=tmp_path_factory.mktemp("dir-clean"))
+    CLEAN_VERDICTS["offline dir:"] = _verdicts(scan)
+    return scan
+
+
+def _verdicts(scan: Scan) -> dict[str, tuple[str, str]]:
+    return {r["id"]: (r["status"], r["summary"]) for r in scan.report["results"]}
 
 
 def security_updates(apt_output: str) -> set[str]:
