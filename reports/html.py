@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from reports.printable import encodable
 from scanner.baseline import new_failure_ids
 from scanner.model import Evidence, Report, Result, Severity, Status, Verdict
 from scanner.redact import redact
@@ -131,7 +132,7 @@ class _Fact:
 
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML page."""
-    return _environment().get_template(TEMPLATE).render(_context(report))
+    return _environment().get_template(TEMPLATE).render(_context(encodable(report)))
 
 
 def script_hash(script: str = FILTER_SCRIPT) -> str:

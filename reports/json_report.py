@@ -9,9 +9,12 @@ Fields added later are additive: the reader ignores keys it does not know.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from reports.printable import encodable
 from scanner.model import (
     Evidence,
     Phase,
@@ -28,6 +31,14 @@ SCHEMA_VERSION = 1
 
 # The target's own fields; target details are merged beside them and may not shadow them.
 _TARGET_FIELDS = ("kind", "id", "platform")
+# How deep target details and collection may nest: amiscan writes a few levels; a document nested
+# deeper is refused here rather than exhausting the stack of every renderer that walks it.
+MAX_NESTING = 32
+# Durations are seconds: a number outside this range is not one amiscan wrote, and a huge integer
+# cannot even be converted to a float.
+MAX_SECONDS = 10**9
+# A report of the largest real scan is a few MiB; a file far larger is not one to load whole.
+MAX_REPORT_BYTES = 256 * 1024 * 1024
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", Severity, Status, Verdict)
@@ -70,9 +81,10 @@ def dumps(report: Report) -> str:
     ASCII-only so the text can be written to any stream whatever its encoding (a Windows
     console, `--json -` under a C locale) and still round-trips every character exactly.
     A non-JSON value in target details or collection is written as its `str()`: the report of
-    a long scan must not be lost at the last step over one odd value.
+    a long scan must not be lost at the last step over one odd value. A lone surrogate (a
+    non-UTF-8 guest name) is written as U+FFFD, as every other format shows it.
     """
-    return json.dumps(to_dict(report), indent=2, ensure_ascii=True, default=str) + "\n"
+    return json.dumps(to_dict(encodable(report)), indent=2, ensure_ascii=True, default=str) + "\n"
 
 
 def _target_to_dict(target: TargetInfo) -> dict[str, Any]:
@@ -100,6 +112,18 @@ def _result_to_dict(result: Result) -> dict[str, Any]:
 # --- reading ----------------------------------------------------------------------------------
 
 
+def read_text(path: Path) -> str:
+    """A report file's text, read with a bound; OSError and UnicodeDecodeError as `open` raises
+    them, ReportFormatError when the file is too large to be a report."""
+    with path.open("rb") as handle:
+        data = handle.read(MAX_REPORT_BYTES + 1)
+    if len(data) > MAX_REPORT_BYTES:
+        raise ReportFormatError(
+            f"not an amiscan report: larger than {MAX_REPORT_BYTES // (1024 * 1024)} MiB"
+        )
+    return data.decode("utf-8")
+
+
 def loads(text: str) -> Report:
     """Parse JSON text written by `dumps`; raise ReportFormatError if it is not such a report."""
     try:
@@ -110,6 +134,8 @@ def loads(text: str) -> Report:
         ) from None
     except RecursionError:
         raise ReportFormatError("not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # an integer too long to convert (Python's digit limit)
+        raise ReportFormatError(f"not valid JSON: a number is out of range ({exc})") from None
     return from_dict(data)
 
 
@@ -134,7 +160,9 @@ def from_dict(data: object) -> Report:
         phases=_list_of(data, "phases", _phase_from, where, required=False),
         errors=_list_of(data, "errors", _string_from, where, required=False),
         notes=_list_of(data, "notes", _string_from, where, required=False),
-        collection=_get(data, "collection", dict, where, default={}),
+        collection=_check_nesting(
+            _get(data, "collection", dict, where, default={}), f"{where}.collection"
+        ),
     )
 
 
@@ -151,6 +179,7 @@ def _check_schema_version(data: Mapping[str, Any]) -> None:
 
 
 def _target_from(data: Mapping[str, Any], where: str) -> TargetInfo:
+    _check_nesting(data, where)
     return TargetInfo(
         kind=_get(data, "kind", str, where),
         id=_get(data, "id", str, where),
@@ -248,6 +277,12 @@ def _number(data: Mapping[str, Any], key: str, where: str, default: float | None
         raise ReportFormatError(
             f"invalid report: {where}.{key}: expected a number, got {_json_type(value)}"
         )
+    # Compared before any conversion: float() of a 400-digit integer raises OverflowError.
+    if not (isinstance(value, int) or math.isfinite(value)) or not 0 <= value <= MAX_SECONDS:
+        raise ReportFormatError(
+            f"invalid report: {where}.{key}: number out of range "
+            f"(expected 0 to {MAX_SECONDS} seconds)"
+        )
     return float(value)
 
 
@@ -272,6 +307,23 @@ def _list_of(
 ) -> tuple[_T, ...]:
     items: list[Any] = _get(data, key, list, where) if required or key in data else []
     return tuple(read(item, f"{where}.{key}[{index}]") for index, item in enumerate(items))
+
+
+def _check_nesting(value: _T, where: str) -> _T:
+    """`value` unchanged, or ReportFormatError if its arrays and objects nest too deeply.
+
+    Iterative, so the check itself cannot exhaust the stack it protects."""
+    pending: list[tuple[object, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_NESTING:
+                raise ReportFormatError(
+                    f"invalid report: {where}: nested too deeply (more than {MAX_NESTING} levels)"
+                )
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return value
 
 
 def _as_object(data: object, where: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from reports.printable import encodable
 from scanner.model import Report, Result, Status
 
 # Characters XML 1.0 cannot carry at all, even escaped: C0 controls other than tab/LF/CR (guest
@@ -33,6 +34,7 @@ _REPLACEMENT = "\ufffd"
 
 def render_junit(report: Report) -> str:
     """The report as a JUnit XML document (a `<testsuites>` holding one `<testsuite>`)."""
+    report = encodable(report)
     counts = _counts(report)
     root = ET.Element(
         "testsuites", _attrs(name="amiscan", time=_seconds(report.duration_s), **counts)

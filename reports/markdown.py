@@ -13,6 +13,7 @@ import html
 import re
 from collections.abc import Iterable
 
+from reports.printable import encodable
 from scanner.model import Evidence, Report, Result, Severity, Status, Verdict
 
 DEFAULT_MAX_EVIDENCE_CHARS = 2000
@@ -35,6 +36,7 @@ _STATUS_ORDER = sorted(Status, key=lambda status: status.rank)
 
 def render_markdown(report: Report, *, max_evidence_chars: int = DEFAULT_MAX_EVIDENCE_CHARS) -> str:
     """The report as GitHub-flavoured Markdown."""
+    report = encodable(report)
     ordered = report.ordered_results()
     findings = [r for r in ordered if r.status in _FINDING_STATUSES]
     sections = [

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from reports.printable import encodable
 from scanner.model import Report, Result, Severity, Status, Verdict
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -68,6 +69,7 @@ def render_sarif(report: Report) -> str:
 
 def to_sarif(report: Report) -> dict[str, Any]:
     """The SARIF log as a JSON-ready dictionary."""
+    report = encodable(report)
     rules = _rules(report)
     rule_index = {rule["id"]: index for index, rule in enumerate(rules)}
     results = [

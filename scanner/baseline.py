@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reports.json_report import ReportFormatError, loads
+from reports.json_report import ReportFormatError, loads, read_text
 from scanner.model import Evidence, Report, Result, Status
 
 # Evidence source of the line that marks a new failure, and the `collection` key of the comparison.
@@ -57,7 +57,9 @@ class Baseline:
 def load_baseline(path: Path) -> Baseline:
     """Read a JSON report written by amiscan; BaselineError (exit 2) for anything else."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
+    except ReportFormatError as exc:
+        raise BaselineError(f"baseline {path}: {exc}") from None
     except FileNotFoundError:
         raise BaselineError(f"baseline {path}: no such file") from None
     except UnicodeDecodeError:

@@ -3,16 +3,20 @@
 Scans run in worker threads; only the main thread receives signals. It sets a shared Event that
 every wait loop of a scan polls (instead of sleeping), so an interrupted scan raises
 `ScanInterrupted` where it stands, unwinds through its `finally` (terminate, delete), and the
-report is still written. Further signals during that cleanup are refused, not obeyed.
+report is still written. A second signal during that cleanup ends the process at once (exit 3),
+for the user who cannot wait; `amiscan cleanup` then deletes what an AMI scan left behind.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from types import FrameType
+from typing import NoReturn
 
 from scanner.errors import ScanAborted
 
@@ -51,41 +55,67 @@ class Cancel:
 NEVER = Cancel()
 
 
-class _Terminate(Exception):
-    """Raised in the main thread by SIGTERM, the way SIGINT raises KeyboardInterrupt."""
+# Exit code of a process ended by a second signal: the scan could not complete (DESIGN.md).
+FORCED_EXIT_CODE = 3
+_CANCELLING = (signal.SIGINT, signal.SIGTERM)
+
+
+def force_exit(signal_name: str) -> NoReturn:
+    """End the process now, without waiting for cleanup: the user asked twice."""
+    sys.stderr.write(
+        f"amiscan: second signal ({signal_name}): exiting now without waiting for cleanup "
+        "(`amiscan cleanup` deletes what an AMI scan left in AWS)\n"
+    )
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            stream.flush()
+    # Not sys.exit: the scan threads are still running, and interpreter shutdown would wait
+    # for them.
+    os._exit(FORCED_EXIT_CODE)
 
 
 @contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """Within the block, SIGTERM raises in the main thread (as SIGINT does) so it can cancel."""
+def signals_cancel(
+    cancel: Cancel,
+    on_signal: Callable[[], object] | None = None,
+    on_second: Callable[[str], object] = force_exit,
+) -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM set `cancel` (the scans stop and clean up); a
+    second signal calls `on_second` (by default: exit at once with FORCED_EXIT_CODE).
+
+    The handlers raise nothing, so a signal can never cut the main thread's own bookkeeping
+    short; they only work in the main thread, where Python runs signal handlers.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise _Terminate
+        name = signal.Signals(signum).name
+        if cancel.is_set:
+            on_second(name)
+            return
+        cancel.set(name)
+        if on_signal is not None:
+            on_signal()
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {number: signal.signal(number, handler) for number in _CANCELLING}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, action in previous.items():
+            signal.signal(number, action)
 
 
-def wait_cancelling(done: threading.Event, cancel: Cancel, on_signal: object = None) -> None:
-    """Wait for `done`; a SIGINT/SIGTERM sets `cancel` and waits on until the scans cleaned up."""
-    with sigterm_raises():
-        while not done.is_set():
-            try:
-                done.wait(0.2)
-            except KeyboardInterrupt:
-                cancel.set("SIGINT")
-                _announce(on_signal)
-            except _Terminate:
-                cancel.set("SIGTERM")
-                _announce(on_signal)
-
-
-def _announce(on_signal: object) -> None:
-    if callable(on_signal):
-        on_signal()
+def wait_cancelling(
+    done: threading.Event,
+    cancel: Cancel,
+    on_signal: Callable[[], object] | None = None,
+    on_second: Callable[[str], object] = force_exit,
+) -> None:
+    """Wait for `done`; a SIGINT/SIGTERM sets `cancel` and waits on until the scans cleaned up,
+    and a second one ends the process at once."""
+    with signals_cancel(cancel, on_signal, on_second):
+        # Short waits: Python runs a signal handler between them at the latest.
+        while not done.wait(0.2):
+            pass

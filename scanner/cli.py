@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from scanner import __version__
@@ -31,12 +30,20 @@ from scanner.orchestrate import scan_all
 from scanner.registry import Check, RegistryError, load_checks, select_checks
 from scanner.targets import ScanOptions, Target, TargetError, resolve_target
 from scanner.targets.winrm import WinRMSettings
-from scanner.terminal import print_summary, progress_display
+from scanner.terminal import inert, markup, print_summary, progress_display
 from scanner.waivers import apply_waivers
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 log = logging.getLogger("amiscan")
+
+# One printed message (an error, a note) at most this long: it may quote a hostile file.
+MESSAGE_CHARS = 4000
+
+
+def echo_err(message: str) -> None:
+    """One line on stderr, made inert: messages quote guest and input-file strings."""
+    click.echo(inert(message, MESSAGE_CHARS), err=True)
 
 
 class UsageProblem(click.ClickException):
@@ -45,7 +52,7 @@ class UsageProblem(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"amiscan: error: {self.format_message()}", err=True)
+        echo_err(f"amiscan: error: {self.format_message()}")
 
 
 class DefaultToScan(click.Group):
@@ -56,12 +63,45 @@ class DefaultToScan(click.Group):
             args = ["scan", *args]
         return super().parse_args(ctx, args)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """An unexpected exception is a bug, but never a traceback on the user's terminal: one
+        line and exit 3 (-vv logs the traceback). Exit 1 would claim the image fails."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # the last line of defence: a bug, not a traceback
+            log.debug("internal error", exc_info=True)
+            echo_err(f"amiscan: internal error: {_describe_exception(exc)} (-vv shows the details)")
+            sys.exit(EXIT_INCOMPLETE)
+
+
+def _describe_exception(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _InertFormatter(logging.Formatter):
+    """Log lines made inert (they quote guest strings); tracebacks only in debug logs (-vv)."""
+
+    def __init__(self, fmt: str, tracebacks: bool) -> None:
+        super().__init__(fmt)
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not self.tracebacks and (record.exc_info or record.exc_text or record.stack_info):
+            record = logging.makeLogRecord(record.__dict__)
+            record.exc_info = record.exc_text = record.stack_info = None
+        return inert(super().format(record), MESSAGE_CHARS * 4, multiline=True)
+
 
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        _InertFormatter("%(levelname)s %(name)s: %(message)s", tracebacks=verbose >= 2)
     )
+    logging.basicConfig(level=level, handlers=[handler])
     if verbose < 3:
         logging.getLogger("paramiko").setLevel(logging.WARNING)
 
@@ -353,7 +393,7 @@ def scan_command(
     for outcome in outcomes:
         report = judge_against(outcome.report, config, baseline, options.fail_on)
         suffix = _target_suffix(report.target.id) if len(outcomes) > 1 else ""
-        write_reports(
+        render_failed = write_reports(
             report,
             {
                 "html": None if no_html else _with_suffix(html_path, suffix),
@@ -368,10 +408,12 @@ def scan_command(
         # Notes are what a CI log reader must act on: an expired waiver, new failures since
         # the baseline, the --fail-on threshold.
         for note in report.notes:
-            click.echo(f"amiscan: {report.target.id}: note: {note}", err=True)
+            echo_err(f"amiscan: {report.target.id}: note: {note}")
         for error in report.errors:
-            click.echo(f"amiscan: {report.target.id}: scan incomplete: {error}", err=True)
+            echo_err(f"amiscan: {report.target.id}: scan incomplete: {error}")
         codes.append(EXIT_USAGE if outcome.usage_error else exit_code(report))
+        if render_failed:
+            codes.append(EXIT_INCOMPLETE)
     sys.exit(combined_exit_code(codes))
 
 
@@ -439,8 +481,9 @@ def exit_code(report: Report) -> int:
 
 def write_reports(
     report: Report, outputs: dict[str, str | None], optional: frozenset[str] = frozenset()
-) -> None:
-    """Write every requested format, each even when another failed.
+) -> bool:
+    """Write every requested format, each even when another failed; True if one could not be
+    rendered (an internal error: the caller exits 3 unless a worse code applies).
 
     A path that cannot be written is exit 2 once all are written, unless its format is in
     `optional` (the HTML report at its default path): then it is a warning, so that
@@ -456,10 +499,20 @@ def write_reports(
         "markdown": markdown.render_markdown,
     }
     failures = []
+    render_failed = False
     for kind, path in outputs.items():
         if not path:
             continue
-        text = renderers[kind](report)
+        try:
+            text = renderers[kind](report)
+        except Exception as exc:  # one format's bug must not cost the others
+            log.debug("rendering the %s report failed", kind, exc_info=True)
+            echo_err(
+                f"amiscan: error: the {kind} report was not written: internal error: "
+                f"{_describe_exception(exc)}"
+            )
+            render_failed = True
+            continue
         if path == "-":
             click.echo(text, nl=not text.endswith("\n"))
             continue
@@ -468,11 +521,12 @@ def write_reports(
         except OSError as exc:
             message = f"cannot write the {kind} report to {path}: {exc.strerror or exc}"
             if kind in optional:
-                click.echo(f"amiscan: warning: {message}", err=True)
+                echo_err(f"amiscan: warning: {message}")
             else:
                 failures.append(message)
     if failures:
         raise UsageProblem("; ".join(failures))
+    return render_failed
 
 
 def _default_html(ctx: click.Context) -> frozenset[str]:
@@ -500,10 +554,10 @@ def report_command(
     The verdict is the one recorded in the JSON (exit code 0, 1 or 3 as for the scan); nothing
     is judged again.
     """
-    from reports.json_report import ReportFormatError, loads
+    from reports.json_report import ReportFormatError, loads, read_text
 
     try:
-        report = loads(source.read_text(encoding="utf-8"))
+        report = loads(read_text(source))
     except FileNotFoundError:
         raise UsageProblem(f"{source}: no such file") from None
     except UnicodeDecodeError:
@@ -519,9 +573,12 @@ def report_command(
         "sarif": sarif_path,
         "markdown": markdown_path,
     }
-    write_reports(report, outputs, optional=_default_html(click.get_current_context()))
+    render_failed = write_reports(
+        report, outputs, optional=_default_html(click.get_current_context())
+    )
     print_summary(Console(stderr=json_path == "-"), report, verbose=verbose > 0)
-    sys.exit(exit_code(report))
+    code = exit_code(report)
+    sys.exit(combined_exit_code([code, EXIT_INCOMPLETE]) if render_failed else code)
 
 
 @main.command("cleanup")
@@ -559,17 +616,21 @@ def cleanup_command(
     except AwsError as exc:
         if exc.usage:
             raise UsageProblem(str(exc)) from None
-        click.echo(f"amiscan: cleanup failed: {exc}", err=True)
+        echo_err(f"amiscan: cleanup failed: {exc}")
         sys.exit(EXIT_INCOMPLETE)
     verb = "would delete" if dry_run else "deleted"
     for leftover in result.found:
         if dry_run or leftover in result.deleted:
             created = leftover.created_at.isoformat() if leftover.created_at else "unknown time"
             click.echo(
-                f"{verb} {leftover.kind} {leftover.id} (scan {leftover.scan_id}, created {created})"
+                inert(
+                    f"{verb} {leftover.kind} {leftover.id} (scan {leftover.scan_id}, "
+                    f"created {created})",
+                    MESSAGE_CHARS,
+                )
             )
     for problem in result.problems:
-        click.echo(f"amiscan: {problem}", err=True)
+        echo_err(f"amiscan: {problem}")
     if not result.found:
         click.echo("nothing to clean up")
     sys.exit(EXIT_INCOMPLETE if result.problems else EXIT_PASS)
@@ -589,7 +650,7 @@ def checks_command(as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     for item in items:
         table.add_row(
-            escape(item.id), item.severity.value, escape(item.policy.id), escape(item.title)
+            markup(item.id), item.severity.value, markup(item.policy.id), markup(item.title)
         )
     Console().print(table)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import posixpath
 import re
 import secrets
 import shlex
@@ -45,12 +46,13 @@ trap 'rm -rf "$AMISCAN_T"' EXIT
 export AMISCAN_FILES="$AMISCAN_T/files"; : >"$AMISCAN_FILES"
 if command -v timeout >/dev/null 2>&1; then AMISCAN_TIMEOUT=timeout; else AMISCAN_TIMEOUT=; fi
 amiscan_probe() {
-  # $1 name, $2 seconds, $3 snippet. Output bounded by head; rc kept through the pipe.
+  # $1 name, $2 seconds, $3 snippet. Output bounded by head; rc kept through the pipe. The
+  # probe's commands are the guest's: they never see the marker, so cannot forge records.
   if [ -n "$AMISCAN_TIMEOUT" ]; then
-    { timeout -k 5 "$2" sh -c "$3" </dev/null 2>"$AMISCAN_T/err"; echo $? >"$AMISCAN_T/rc"; } \
+    { AMISCAN_M= timeout -k 5 "$2" sh -c "$3" </dev/null 2>"$AMISCAN_T/err"; echo $? >"$AMISCAN_T/rc"; } \
       | head -c @OUTPUT_LIMIT_PLUS_ONE@ >"$AMISCAN_T/out"
   else
-    { sh -c "$3" </dev/null 2>"$AMISCAN_T/err"; echo $? >"$AMISCAN_T/rc"; } \
+    { AMISCAN_M= sh -c "$3" </dev/null 2>"$AMISCAN_T/err"; echo $? >"$AMISCAN_T/rc"; } \
       | head -c @OUTPUT_LIMIT_PLUS_ONE@ >"$AMISCAN_T/out"
   fi
   _rc=$(cat "$AMISCAN_T/rc" 2>/dev/null); [ -n "$_rc" ] || _rc=141
@@ -61,6 +63,9 @@ amiscan_probe() {
   head -c @OUTPUT_LIMIT@ "$AMISCAN_T/out" | amiscan_field; printf ' '
   head -c 65536 "$AMISCAN_T/err" | amiscan_field; printf '\n'
 }
+amiscan_bounded() {
+  if [ -n "$AMISCAN_TIMEOUT" ]; then timeout -k 2 30 "$@"; else "$@"; fi
+}
 amiscan_never_copy() {
   case "$1" in @NEVER_COPY@) return 0;; esac
   return 1
@@ -70,9 +75,13 @@ amiscan_copy() {
     [ -f "$_f" ] || continue
     amiscan_never_copy "$_f" && continue
     if [ -r "$_f" ]; then
-      _s=$(wc -c <"$_f" 2>/dev/null | tr -d ' ')
-      printf '%s FILE %s %s ' "$AMISCAN_M" "$(printf '%s' "$_f" | amiscan_field)" "${_s:-0}"
-      head -c @FILE_LIMIT@ "$_f" | amiscan_field; printf '\n'
+      # The file is opened by wc and head, under a timeout, never by this shell: a FIFO or a
+      # device swapped in after the -f test cannot block the collection. A size that cannot be
+      # measured is sent as "-", and the copy is then judged as possibly cut.
+      _s=$(amiscan_bounded wc -c "$_f" 2>/dev/null | awk 'NR==1{print $1}')
+      case "$_s" in ''|*[!0-9]*) _s=- ;; esac
+      printf '%s FILE %s %s ' "$AMISCAN_M" "$(printf '%s' "$_f" | amiscan_field)" "$_s"
+      amiscan_bounded head -c @FILE_LIMIT@ "$_f" 2>/dev/null | amiscan_field; printf '\n'
     else
       printf '%s UNREADABLE %s\n' "$AMISCAN_M" "$(printf '%s' "$_f" | amiscan_field)"
     fi
@@ -245,6 +254,16 @@ class Collected:
     root_uid: str | None = None
     sudo_error: str | None = None
     complete: bool = False
+    # Probes whose record was malformed or repeated: their facts error, the others stand.
+    probe_errors: dict[str, str] = field(default_factory=dict)
+    # A file record that could not be attributed to a path: no copied file can be trusted to
+    # be complete (a file that seems absent may be the damaged one).
+    files_error: str | None = None
+    # The record stream itself is forged (a second END, a repeated session record): nothing in
+    # it is trusted, and the whole collection errors.
+    forged: str | None = None
+    # Marker records after END: ignored, never allowed to override what came before.
+    ignored_after_end: int = 0
 
     @property
     def privileged(self) -> bool:
@@ -256,6 +275,10 @@ class CollectionError(Exception):
     """The script's output could not be understood at all."""
 
 
+class RecordError(ValueError):
+    """One record of the collection output is malformed."""
+
+
 def _decode(value: str, encoding: str) -> bytes:
     if value == "-":
         return b""
@@ -264,54 +287,148 @@ def _decode(value: str, encoding: str) -> bytes:
             return binascii.unhexlify(value)
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise CollectionError(f"undecodable field in collection output: {exc}") from exc
+        raise RecordError(f"undecodable field: {exc}") from exc
 
 
-def parse_output(stdout: bytes, marker: str) -> Collected:
-    """Turn the script's stdout into probe outputs, copied files and session facts."""
-    collected = Collected()
+def _count(value: str, what: str) -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise RecordError(f"{what} {value[:40]!r} is not a number")
+    return int(value)
+
+
+def _records(stdout: bytes, marker: str) -> tuple[list[list[str]], int, int]:
+    """The marker records up to the first END, how many ENDs, and how many records follow it."""
     prefix = marker + " "
-    lines = stdout.decode("ascii", errors="replace").splitlines()
-    # The encoding record comes before any probe, but read it first to be order-proof.
-    encoding = "b64"
-    for line in lines:
-        if line.startswith(prefix + "ENV encoding "):
-            encoding = _decode(line.split(" ")[3], "b64").decode() or "b64"
-            if encoding not in {"b64", "hex"}:
-                encoding = "hex"
-    for line in lines:
+    records: list[list[str]] = []
+    ends = after = 0
+    for line in stdout.decode("ascii", errors="replace").splitlines():
         if not line.startswith(prefix):
             continue
         fields = line[len(prefix) :].split(" ")
+        if fields == ["END"]:
+            ends += 1
+        elif ends:
+            after += 1
+        else:
+            records.append(fields)
+    return records, ends, after
+
+
+def parse_output(stdout: bytes, marker: str) -> Collected:
+    """Turn the script's stdout into probe outputs, copied files and session facts.
+
+    One record stream: only records before END count; a record is never overridden by a later
+    one (a repeated probe or file with different contents is refused, a repeated session record
+    or a second END marks the stream forged); a malformed record marks only its own probe or file.
+    """
+    collected = Collected()
+    records, ends, collected.ignored_after_end = _records(stdout, marker)
+    collected.complete = ends > 0
+    if ends > 1:
+        collected.forged = f"the collection output holds {ends} END records (forged output?)"
+    # The encoding record comes before any probe, but read it first to be order-proof.
+    encoding = "b64"
+    encodings = [r for r in records if r[:2] == ["ENV", "encoding"]]
+    if encodings:
+        try:
+            encoding = _decode(encodings[0][2] if len(encodings[0]) == 3 else "", "b64").decode()
+        except (RecordError, UnicodeDecodeError):
+            encoding = "hex"
+        if encoding not in {"b64", "hex"}:
+            encoding = "hex"
+    seen_session: set[str] = set()
+    for fields in records:
         kind, args = fields[0], fields[1:]
-        _apply_record(collected, kind, args, encoding)
+        try:
+            _apply_record(collected, kind, args, encoding, seen_session)
+        except RecordError as exc:
+            _blame(collected, kind, args, str(exc))
     return collected
 
 
-def _apply_record(collected: Collected, kind: str, args: list[str], encoding: str) -> None:
+def _blame(collected: Collected, kind: str, args: list[str], reason: str) -> None:
+    """A malformed record spoils what it was about, and nothing else."""
+    if kind == "PROBE" and args and _SAFE_NAME.match(args[0]):
+        collected.outputs.pop(args[0], None)
+        collected.probe_errors[args[0]] = (
+            f"its record in the collection output is malformed ({reason})"
+        )
+    elif kind in ("PROBE", "ENV", "ROOT", "NOSUDO"):
+        # A probe record whose name is unreadable leaves that probe without output (its fact
+        # errors as unreached); a damaged session record leaves that session fact unknown.
+        return
+    else:
+        collected.files_error = (
+            f"a {kind[:20]!r} record of the collection output is malformed ({reason}); the copied "
+            "files may be incomplete"
+        )
+
+
+def _apply_record(
+    collected: Collected, kind: str, args: list[str], encoding: str, seen: set[str]
+) -> None:
+    if kind in ("ENV", "ROOT", "NOSUDO"):
+        key = kind + (" " + args[0] if kind == "ENV" and args else "")
+        if key in seen:
+            collected.forged = f"the collection output repeats the {key} record (forged output?)"
+            return
+        seen.add(key)
     if kind == "ENV" and len(args) == 2:
         value = _decode(args[1], encoding) if args[0] != "encoding" else _decode(args[1], "b64")
         collected.env[args[0]] = value.decode("utf-8", errors="replace")
     elif kind == "PROBE" and len(args) == 7:
         name, rc, timed_out, privileged, size, out, err = args
+        if not _SAFE_NAME.match(name):
+            raise RecordError("the probe name is not a name")
+        if name in collected.outputs or name in collected.probe_errors:
+            collected.outputs.pop(name, None)
+            collected.probe_errors[name] = (
+                "the collection output holds two records for this probe (forged output?)"
+            )
+            return
         stdout = _decode(out, encoding)
         collected.outputs[name] = ProbeOutput(
             name=name,
-            rc=int(rc),
+            rc=_count(rc, "exit code"),
             stdout=stdout,
             stderr=_decode(err, encoding),
-            truncated=int(size) > len(stdout),
+            truncated=_count(size, "output size") > len(stdout),
             timed_out=timed_out == "1",
             privileged=privileged == "1",
         )
     elif kind == "FILE" and len(args) == 3:
         path = _decode(args[0], encoding).decode("utf-8", errors="replace")
-        collected.files.add(path, _decode(args[2], encoding), size=int(args[1] or 0))
+        if not path.startswith("/"):
+            raise RecordError("the file path is not absolute")
+        try:
+            content = _decode(args[2], encoding)
+            measured = _count(args[1], "file size") if args[1] != "-" else None
+        except RecordError as exc:
+            collected.files.refuse(path, f"its copy in the collection output is malformed ({exc})")
+            return
+        _add_file(collected.files, path, content, measured)
     elif kind == "UNREADABLE" and len(args) == 1:
         collected.unreadable.append(_decode(args[0], encoding).decode("utf-8", errors="replace"))
     elif kind == "ROOT" and len(args) == 1:
         collected.root_uid = args[0]
     elif kind == "NOSUDO" and len(args) == 1:
         collected.sudo_error = _decode(args[0], encoding).decode("utf-8", errors="replace").strip()
-    elif kind == "END":
-        collected.complete = True
+    elif kind in ("ENV", "PROBE", "FILE", "UNREADABLE", "ROOT", "NOSUDO"):
+        raise RecordError(f"{len(args)} fields")
+    else:
+        raise RecordError(f"unknown record kind {kind[:20]!r}")
+
+
+def _add_file(files: MemoryTree, path: str, content: bytes, size: int | None) -> None:
+    key = posixpath.normpath(path)
+    if key in files.refused:
+        return
+    existing = files.files.get(key)
+    # Overlapping patterns copy the same file twice, identically; two different copies mean
+    # one of them is forged, and neither is judged.
+    if existing is not None:
+        if existing.content != content or (size is not None and existing.size != size):
+            files.refuse(path, f"the collection output holds two different copies of {path}")
+        return
+    # A size the script could not measure: what was copied may be only the beginning.
+    files.add(path, content, size, truncated=size is None or len(content) >= FILE_LIMIT)

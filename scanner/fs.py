@@ -6,6 +6,7 @@ files a live scan copied back in its one round trip.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import posixpath
@@ -15,8 +16,106 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from scanner.cancel import NEVER, Cancel
+
 # A symlink chain longer than this is a loop (Linux gives up at 40 as well).
 _MAX_SYMLINKS = 40
+# What a fact reads of one file unless it asks for more: configuration files are far smaller.
+# The live script copies files back cut at the same size (scanner.collect.FILE_LIMIT), so a file
+# is judged from the same bytes whichever path fed the scan.
+READ_LIMIT = 1024 * 1024
+# A directory listing larger than this is not loaded (a glob or a fact would have to judge it whole).
+LIST_LIMIT = 100_000
+# Walks stop descending below this depth and stop altogether after this many entries.
+WALK_MAX_DEPTH = 256
+WALK_MAX_ENTRIES = 1_000_000
+
+
+class ReadRefused(Exception):
+    """A file or directory could not be read within the scan's bounds, or its copy is not trusted.
+
+    Never an OSError, so that no "absent file" handler swallows it: a fact that meets it errors
+    (see `scanner.facts.base.Facts`), it never judges the file as missing or empty.
+    """
+
+
+class FileTooLarge(ReadRefused):
+    """The file is larger than the read limit; only its beginning was read."""
+
+
+class TooManyEntries(ReadRefused):
+    """A directory holds more entries than a listing may load."""
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """The beginning of a file: at most the bytes asked for, and whether that was all of it."""
+
+    content: bytes
+    # The file's full size as the source knows it (stat, or what the live script measured).
+    size: int
+    complete: bool
+
+
+class WalkBounds:
+    """Depth, entry-count and cancellation bounds of one walk (or several sharing a budget).
+
+    A walk never raises for a bound; it records what it could not see in `hit`, and the caller
+    decides (a search that did not see everything must not pass).
+    """
+
+    def __init__(
+        self,
+        max_depth: int = WALK_MAX_DEPTH,
+        max_entries: int = WALK_MAX_ENTRIES,
+        cancel: Cancel = NEVER,
+    ) -> None:
+        self.max_depth = max_depth
+        self.max_entries = max_entries
+        self.cancel = cancel
+        self.entries = 0
+        self.too_deep = 0
+        self.first_too_deep = ""
+        self.unreadable = 0
+        self.first_unreadable = ""
+        self.exhausted = False
+
+    def count(self) -> bool:
+        """Count one entry; False once the entry budget is spent (the walk must stop)."""
+        self.cancel.check()
+        self.entries += 1
+        if self.entries > self.max_entries:
+            self.exhausted = True
+        return not self.exhausted
+
+    @property
+    def hit(self) -> list[str]:
+        """Why the walk did not see everything, one reason a line; empty when it saw it all."""
+        reasons = []
+        if self.exhausted:
+            reasons.append(f"stopped after {self.max_entries} entries")
+        if self.too_deep:
+            reasons.append(
+                f"{self.too_deep} directories deeper than {self.max_depth} levels not searched "
+                f"(first: {self.first_too_deep[:200]}…)"
+            )
+        if self.unreadable:
+            reasons.append(
+                f"{self.unreadable} entries could not be read (first: {self.first_unreadable[:200]})"
+            )
+        return reasons
+
+    def skip_deep(self, path: str) -> None:
+        self.too_deep += 1
+        self.first_too_deep = self.first_too_deep or path
+
+    def skip_unreadable(self, path: str) -> None:
+        self.unreadable += 1
+        self.first_unreadable = self.first_unreadable or path
 
 
 class FileSource(Protocol):
@@ -25,7 +124,17 @@ class FileSource(Protocol):
     description: str
 
     def read_bytes(self, path: str, limit: int | None = None) -> bytes:
-        """Contents of a regular file (at most `limit` bytes); FileNotFoundError when absent."""
+        """At most `limit` (default READ_LIMIT) bytes of a regular file; FileNotFoundError when
+        absent. Never the whole of a file larger than that: use `read_head` to learn whether
+        what was read is all of it."""
+        ...
+
+    def read_head(self, path: str, limit: int) -> FileRead:
+        """At most `limit` bytes of a regular file, its size and whether that is all of it.
+
+        FileNotFoundError when absent, IsADirectoryError when not a regular file (a FIFO or a
+        device is never opened in a way that could block).
+        """
         ...
 
     def is_file(self, path: str) -> bool: ...
@@ -37,20 +146,34 @@ class FileSource(Protocol):
         ...
 
     def list_dir(self, path: str) -> list[str]:
-        """Names in a directory, sorted; empty when it does not exist."""
+        """Names in a directory, sorted; empty when it does not exist; TooManyEntries when it
+        holds more than LIST_LIMIT."""
         ...
 
-    def walk_files(self, top: str) -> Iterator[str]:
-        """Regular files below `top`, without following symlinked directories."""
+    def walk_files(self, top: str, bounds: WalkBounds | None = None) -> Iterator[str]:
+        """Regular files below `top`, iteratively, without following symlinks, within `bounds`
+        (what a bound hid is recorded there)."""
         ...
 
 
 def read_text(source: FileSource, path: str, limit: int | None = None) -> str:
-    """A file decoded as UTF-8; bytes that are not UTF-8 become U+FFFD, never an exception."""
-    return source.read_bytes(path, limit).decode("utf-8", errors="replace")
+    """A whole file (at most `limit`, default READ_LIMIT, bytes) decoded as UTF-8.
+
+    Bytes that are not UTF-8 become U+FFFD. A file larger than the limit raises FileTooLarge
+    rather than being judged from its beginning as if that were all of it.
+    """
+    limit = READ_LIMIT if limit is None else limit
+    head = source.read_head(path, limit)
+    if not head.complete:
+        raise FileTooLarge(
+            f"{path} is {head.size} bytes, over the {_mib(limit)} read limit; not judged from "
+            "its first part"
+        )
+    return head.content.decode("utf-8", errors="replace")
 
 
 def read_text_or_none(source: FileSource, path: str, limit: int | None = None) -> str | None:
+    """Like `read_text`, or None when the file is absent, not a regular file or not readable."""
     try:
         return read_text(source, path, limit)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
@@ -133,13 +256,42 @@ class ImageRoot:
         return self.root.joinpath(*resolved)
 
     def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        return self.read_head(path, READ_LIMIT if limit is None else limit).content
+
+    def read_head(self, path: str, limit: int) -> FileRead:
         host = self._resolve(path)
-        if not host.is_file():
-            if host.exists():
-                raise IsADirectoryError(path)
-            raise FileNotFoundError(path)
-        with host.open("rb") as handle:
-            return handle.read() if limit is None else handle.read(limit)
+        # O_NONBLOCK: a FIFO swapped in after the check below still cannot block the open;
+        # O_NOFOLLOW: the path was resolved inside the root, a link appearing now is refused.
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        try:
+            mode = host.lstat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            raise FileNotFoundError(path) from None
+        if not stat.S_ISREG(mode):
+            raise IsADirectoryError(f"{path} is not a regular file")
+        try:
+            fd = os.open(host, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise IsADirectoryError(f"{path} is not a regular file") from None
+            raise
+        with os.fdopen(fd, "rb", buffering=0) as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise IsADirectoryError(f"{path} is not a regular file")
+            chunks: list[bytes] = []
+            wanted = (
+                limit + 1
+            )  # one byte more tells a file of exactly `limit` bytes from a larger one
+            while wanted > 0:
+                chunk = handle.read(min(wanted, 1024 * 1024))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                wanted -= len(chunk)
+        data = b"".join(chunks)
+        complete = len(data) <= limit
+        return FileRead(data[:limit], max(info.st_size, len(data)), complete)
 
     def is_file(self, path: str) -> bool:
         try:
@@ -162,27 +314,61 @@ class ImageRoot:
     def list_dir(self, path: str) -> list[str]:
         try:
             host = self._resolve(path)
-            return sorted(os.listdir(host)) if host.is_dir() else []
+            if not host.is_dir():
+                return []
+            names: list[str] = []
+            with os.scandir(host) as entries:
+                for entry in entries:
+                    names.append(entry.name)
+                    if len(names) > LIST_LIMIT:
+                        raise TooManyEntries(
+                            f"{path} holds more than {LIST_LIMIT} entries; not listed"
+                        )
+            return sorted(names)
         except OSError:
             return []
 
-    def walk_files(self, top: str) -> Iterator[str]:
+    def walk_files(self, top: str, bounds: WalkBounds | None = None) -> Iterator[str]:
+        bounds = bounds if bounds is not None else WalkBounds()
         try:
             start = self._resolve(top)
+            if not stat.S_ISDIR(start.lstat().st_mode):
+                return
         except OSError:
             return
-        if not start.is_dir():
-            return
         guest_top = "/" + "/".join(start.relative_to(self.root).parts)
-        for dirpath, dirnames, filenames in os.walk(start, followlinks=False):
-            dirnames.sort()
-            rel = Path(dirpath).relative_to(start)
-            for name in sorted(filenames):
-                host = Path(dirpath, name)
-                # A symlinked file may point anywhere; regular files only.
-                if host.is_symlink() or not host.is_file():
-                    continue
-                yield posixpath.join(guest_top, *rel.parts, name)
+        # Iterative, depth-first in sorted order; symlinks (to files or directories) are never
+        # followed, so the walk cannot leave the image or loop.
+        stack: list[tuple[str, int]] = [(guest_top, 0)]
+        while stack:
+            guest_dir, depth = stack.pop()
+            host_dir = self.root / guest_dir.lstrip("/")
+            try:
+                with os.scandir(host_dir) as scan:
+                    entries = []
+                    for entry in scan:
+                        if not bounds.count():
+                            return
+                        entries.append(entry)
+            except OSError:
+                bounds.skip_unreadable(guest_dir)
+                continue
+            entries.sort(key=lambda e: e.name)
+            subdirs = []
+            for entry in entries:
+                guest = posixpath.join(guest_dir, entry.name)
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        subdirs.append(guest)
+                    elif entry.is_file(follow_symlinks=False):
+                        yield guest
+                except OSError:
+                    bounds.skip_unreadable(guest)
+            if subdirs and depth + 1 > bounds.max_depth:
+                for directory in subdirs:
+                    bounds.skip_deep(directory)
+                continue
+            stack.extend((d, depth + 1) for d in reversed(subdirs))
 
 
 @dataclass
@@ -194,49 +380,92 @@ class SnapshotFile:
 
 @dataclass
 class MemoryTree:
-    """Files copied back from a live host by the collection script (see `scanner.collect`)."""
+    """Files copied back from a live host by the collection script (see `scanner.collect`).
+
+    A file the script cut at its size limit is `truncated`: it is judged as too large, never as
+    if its first part were all of it. A path the script's output holds two different copies of is
+    `refused`: reading it raises ReadRefused, so no fact judges a copy that may be forged.
+    """
 
     description: str = "live host"
     files: dict[str, SnapshotFile] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    _dir_cache: set[str] | None = field(default=None, repr=False, compare=False)
 
-    def add(self, path: str, content: bytes, size: int | None = None) -> None:
-        path = posixpath.normpath("/" + path.lstrip("/"))
-        full = len(content) if size is None else size
-        self.files[path] = SnapshotFile(content, full, truncated=full > len(content))
+    @staticmethod
+    def _key(path: str) -> str:
+        return posixpath.normpath("/" + path.lstrip("/"))
+
+    def add(
+        self, path: str, content: bytes, size: int | None = None, truncated: bool = False
+    ) -> None:
+        path = self._key(path)
+        full = len(content) if size is None else max(size, len(content))
+        self.files[path] = SnapshotFile(content, full, truncated=truncated or full > len(content))
+        self._dir_cache = None
+
+    def refuse(self, path: str, reason: str) -> None:
+        """Never let a fact read this path's copy (e.g. the output held two different ones)."""
+        path = self._key(path)
+        self.refused[path] = reason
+        self.files.setdefault(path, SnapshotFile(b"", 0, truncated=True))
+        self._dir_cache = None
 
     def _dirs(self) -> set[str]:
+        if self._dir_cache is not None:
+            return self._dir_cache
         dirs = {"/"}
         for path in self.files:
             parent = posixpath.dirname(path)
             while parent not in dirs:
                 dirs.add(parent)
                 parent = posixpath.dirname(parent)
+        self._dir_cache = dirs
         return dirs
 
     def read_bytes(self, path: str, limit: int | None = None) -> bytes:
-        entry = self.files.get(posixpath.normpath(path))
+        return self.read_head(path, READ_LIMIT if limit is None else limit).content
+
+    def read_head(self, path: str, limit: int) -> FileRead:
+        key = self._key(path)
+        if key in self.refused:
+            raise ReadRefused(self.refused[key])
+        entry = self.files.get(key)
         if entry is None:
             raise FileNotFoundError(path)
-        return entry.content if limit is None else entry.content[:limit]
+        complete = not entry.truncated and len(entry.content) <= limit
+        return FileRead(entry.content[:limit], entry.size, complete)
 
     def is_file(self, path: str) -> bool:
-        return posixpath.normpath(path) in self.files
+        return self._key(path) in self.files
 
     def is_dir(self, path: str) -> bool:
-        return posixpath.normpath(path) in self._dirs()
+        return self._key(path) in self._dirs()
 
     def size(self, path: str) -> int:
-        entry = self.files.get(posixpath.normpath(path))
+        key = self._key(path)
+        if key in self.refused:
+            raise ReadRefused(self.refused[key])
+        entry = self.files.get(key)
         if entry is None:
             raise FileNotFoundError(path)
         return entry.size
 
     def list_dir(self, path: str) -> list[str]:
-        base = posixpath.normpath(path)
+        base = self._key(path)
         prefix = base.rstrip("/") + "/"
         names = {p[len(prefix) :].split("/", 1)[0] for p in self.files if p.startswith(prefix)}
+        if len(names) > LIST_LIMIT:
+            raise TooManyEntries(f"{path} holds more than {LIST_LIMIT} entries; not listed")
         return sorted(n for n in names if n)
 
-    def walk_files(self, top: str) -> Iterator[str]:
-        prefix = posixpath.normpath(top).rstrip("/") + "/"
-        yield from sorted(p for p in self.files if p.startswith(prefix))
+    def walk_files(self, top: str, bounds: WalkBounds | None = None) -> Iterator[str]:
+        bounds = bounds if bounds is not None else WalkBounds()
+        prefix = self._key(top).rstrip("/") + "/"
+        for path in sorted(p for p in self.files if p.startswith(prefix)):
+            if not bounds.count():
+                return
+            if path[len(prefix) :].count("/") > bounds.max_depth:
+                bounds.skip_deep(posixpath.dirname(path))
+                continue
+            yield path

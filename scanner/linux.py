@@ -34,7 +34,7 @@ def needed_facts(checks: list[Check], mode: Mode) -> list[Fact[Any]]:
 def scan_offline(run: ScanRun, files: FileSource, context: ScanContext) -> None:
     """Judge the Linux checks from an image's files alone."""
     checks = linux_checks(run.checks)
-    facts = Facts(files, context)
+    facts = Facts(files, context, cancel=run.cancel)
     with run.phase("judged", "Judging the image's files"):
         run.judge(checks, facts)
     _record_os(run, facts)
@@ -60,9 +60,25 @@ def scan_live(
         collection_error = str(exc)
     if collected is not None:
         last = result.stderr.decode("utf-8", errors="replace").strip().splitlines()[-1:]
-        collection_error = incomplete_reason(result, collected.complete, timeout_s, "".join(last))
+        collection_error = collected.forged or incomplete_reason(
+            result, collected.complete, timeout_s, "".join(last)
+        )
+        if collected.ignored_after_end:
+            run.notes.append(
+                f"{collected.ignored_after_end} collection record(s) after the end of the "
+                "script's output were ignored (printed by something on the guest)"
+            )
+        for name, why in sorted(collected.probe_errors.items()):
+            run.notes.append(f"probe {name}: {why}")
+        if collected.files_error:
+            run.notes.append(collected.files_error)
     if collection_error:
         run.fail_scan(collection_error)
+    if collected is not None and collected.forged:
+        # Nothing a forged stream says is judged, not even what looks genuine.
+        collected = dataclasses.replace(
+            collected, outputs={}, files=MemoryTree(), env={}, root_uid=None, sudo_error=None
+        )
     files = collected.files if collected is not None else MemoryTree()
     files.description = transport.description
     if collected is not None:
@@ -76,7 +92,15 @@ def scan_live(
         if collected.sudo_error:
             run.notes.append(f"privileged probes ran without root: {collected.sudo_error}")
     outputs = collected.outputs if collected is not None else {}
-    facts = Facts(files, context, outputs, collection_error)
+    facts = Facts(
+        files,
+        context,
+        outputs,
+        collection_error,
+        cancel=run.cancel,
+        probe_errors=collected.probe_errors if collected is not None else None,
+        files_error=collected.files_error if collected is not None else None,
+    )
     with run.phase("judged", "Judging"):
         run.judge(checks, facts)
     _record_os(run, facts)

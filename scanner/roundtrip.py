@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scanner.run import ScanRun
-from scanner.transports.base import CommandResult, Transport
+from scanner.transports.base import MAX_SCRIPT_OUTPUT, CommandResult, Transport
 
 
 def run_collection(
@@ -34,6 +34,12 @@ def incomplete_reason(
     """
     if result.timed_out:
         return f"the collection script did not finish within {timeout_s:g}s"
+    if result.truncated:
+        # The rest of the stream, END included, was never read: nothing after the cut counts.
+        return (
+            f"the collection output passed the {MAX_SCRIPT_OUTPUT // 2**20} MiB limit and was "
+            "cut off"
+        )
     if not complete:
         return "the collection script stopped early" + (f": {last_error}" if last_error else "")
     return None

@@ -16,6 +16,7 @@ from typing import Any
 
 from scanner import __version__
 from scanner.cancel import NEVER, Cancel
+from scanner.errors import ScanAborted
 from scanner.facts.base import Facts
 from scanner.model import (
     Evidence,
@@ -82,6 +83,10 @@ class ScanRun:
             started = time.monotonic()
             try:
                 outcome = item.run(facts)
+            except ScanAborted:
+                # Cancellation (or a scan-wide failure) met inside a check: the scan stops here,
+                # and the checks not yet judged say why, rather than each "raising" it.
+                raise
             except Exception as exc:  # a buggy (plug-in) check must not sink the scan
                 log.debug("check %s raised", item.id, exc_info=True)
                 outcome = Outcome(Status.ERROR, f"the check raised {type(exc).__name__}: {exc}")

@@ -10,6 +10,11 @@ from scanner.model import Evidence, Outcome, Platform, Severity, Status
 from scanner.redact import MASK
 from scanner.registry import check
 
+# A summary names this many accounts and counts the rest; the evidence shows this many lines and
+# says how many more there are. An image with 400k accounts still gets a one-line summary.
+NAMED_USERS = 10
+EVIDENCE_LINES = 50
+
 
 def _shadow_line(entry: ShadowEntry) -> str:
     """The user and password field with any hash masked: `redact` only recognises `$id$` hashes,
@@ -74,17 +79,29 @@ def passwords(facts: Facts) -> Outcome:
     locked_hash = [e for e in shadow.entries if e.kind == "locked-hash"]
 
     def evidence(entries: list[ShadowEntry]) -> tuple[Evidence, ...]:
-        return tuple(line(f"{shadow.path}:{e.line_number}", _shadow_line(e)) for e in entries)
+        shown = [
+            line(f"{shadow.path}:{e.line_number}", _shadow_line(e))
+            for e in entries[:EVIDENCE_LINES]
+        ]
+        if len(entries) > EVIDENCE_LINES:
+            shown.append(
+                line(shadow.path, f"and {len(entries) - EVIDENCE_LINES} more such entries")
+            )
+        return tuple(shown)
 
     if empty or hashed:
         parts = []
         if empty:
-            parts.append(f"empty password: {', '.join(e.user for e in empty)}")
+            parts.append(f"empty password: {_names(empty)}")
         if hashed:
-            parts.append(f"password hash: {', '.join(e.user for e in hashed)}")
-        return Outcome(Status.FAIL, "; ".join(parts), evidence(empty + hashed + locked_hash))
+            parts.append(f"password hash: {_names(hashed)}")
+        return Outcome(
+            Status.FAIL,
+            "; ".join(parts),
+            evidence(empty) + evidence(hashed) + evidence(locked_hash),
+        )
     if locked_hash:
-        users = ", ".join(e.user for e in locked_hash)
+        users = _names(locked_hash)
         return Outcome(
             Status.WARN,
             f"locked, but the hash is still stored: {users}",
@@ -95,6 +112,13 @@ def passwords(facts: Facts) -> Outcome:
         f"all {len(shadow.entries)} accounts are locked or have no password",
         (line(shadow.path, f"{len(shadow.entries)} entries examined"),),
     )
+
+
+def _names(entries: list[ShadowEntry]) -> str:
+    """The first few user names, and how many more: linear, and short whatever the count."""
+    names = ", ".join(e.user for e in entries[:NAMED_USERS])
+    more = len(entries) - NAMED_USERS
+    return f"{names} and {more} more" if more > 0 else names
 
 
 @check(

@@ -39,7 +39,15 @@ def shell_history(facts: Facts) -> Outcome:
     histories = facts.get(HISTORIES)
     non_empty = [h for h in histories if h.size > 0]
     if non_empty:
-        evidence = tuple(line(h.path, f"{h.size} bytes, {h.lines} lines") for h in non_empty)
+        evidence = tuple(
+            line(
+                h.path,
+                f"{h.size} bytes, {h.lines} lines"
+                if h.lines_complete
+                else f"{h.size} bytes, {h.lines}+ lines in its first part",
+            )
+            for h in non_empty
+        )
         return Outcome(Status.FAIL, f"{len(non_empty)} non-empty history file(s)", evidence)
     if histories:
         return Outcome(
@@ -85,9 +93,15 @@ def _credential_lines(path: str, text: str) -> list[Evidence]:
 )
 def aws_credentials(facts: Facts) -> Outcome:
     evidence: list[Evidence] = []
-    for file in facts.get(AWS_FILES):
+    unread: list[str] = []
+    aws_files = facts.get(AWS_FILES)
+    for file in aws_files:
         evidence += _credential_lines(file.path, file.text)
-    matches = [m for m in facts.get(SECRET_MATCHES) if m.kind.startswith("aws-")]
+        if not file.complete:
+            unread.append(f"{file.path} is {file.size} bytes; only its first part was read")
+    search = facts.get(SECRET_MATCHES)
+    unread += search.incomplete
+    matches = [m for m in search.matches if m.kind.startswith("aws-")]
     seen = {e.source for e in evidence}
     fresh = [m for m in matches if f"{m.path}:{m.line_number}" not in seen]
     evidence += [_match_line(m) for m in fresh if not is_bundled(m.path)]
@@ -97,8 +111,10 @@ def aws_credentials(facts: Facts) -> Outcome:
         return Outcome(
             Status.FAIL,
             f"AWS credentials in {len(files)} file(s): {', '.join(files[:5])}",
-            tuple(evidence + bundled),
+            (*evidence, *bundled, *_not_searched(unread)),
         )
+    if unread:
+        return _incomplete("AWS credentials", unread, bundled)
     if bundled:
         files = sorted({e.source.rsplit(":", 1)[0] for e in bundled})
         return Outcome(
@@ -120,6 +136,19 @@ def aws_credentials(facts: Facts) -> Outcome:
 _HOST_KEY = "/etc/ssh/ssh_host_*_key"
 
 
+def _not_searched(reasons: list[str] | tuple[str, ...]) -> tuple[Evidence, ...]:
+    return tuple(line("not searched", reason) for reason in reasons)
+
+
+def _incomplete(what: str, reasons: list[str] | tuple[str, ...], seen: list[Evidence]) -> Outcome:
+    """Nothing found, but not everything was searched: that is not a pass."""
+    return Outcome(
+        Status.ERROR,
+        f"no {what} found, but the search was incomplete: {reasons[0]}",
+        tuple(seen) + _not_searched(reasons),
+    )
+
+
 def _is_host_key(match: SecretMatch) -> bool:
     return fnmatch.fnmatchcase(match.path, _HOST_KEY)
 
@@ -137,9 +166,8 @@ def _is_host_key(match: SecretMatch) -> bool:
     needs=[SECRET_MATCHES],
 )
 def private_keys(facts: Facts) -> Outcome:
-    matches = [
-        m for m in facts.get(SECRET_MATCHES) if m.kind == "private-key" and not _is_host_key(m)
-    ]
+    search = facts.get(SECRET_MATCHES)
+    matches = [m for m in search.matches if m.kind == "private-key" and not _is_host_key(m)]
     own = [m for m in matches if not is_bundled(m.path)]
     bundled = [m for m in matches if is_bundled(m.path)]
     if own:
@@ -148,8 +176,10 @@ def private_keys(facts: Facts) -> Outcome:
         return Outcome(
             Status.FAIL,
             f"private key material in {len(files)} file(s): {', '.join(files[:5])}",
-            evidence,
+            evidence + _not_searched(search.incomplete),
         )
+    if search.incomplete:
+        return _incomplete("private keys", search.incomplete, [_match_line(m) for m in bundled])
     if bundled:
         files = sorted({m.path for m in bundled})
         return Outcome(

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from scanner.fs import FileSource
+from scanner.cancel import NEVER, Cancel
+from scanner.errors import ScanAborted
+from scanner.fs import FileSource, ReadRefused
 
 T = TypeVar("T")
 
@@ -132,6 +134,11 @@ class Gathered:
     facts: Facts
 
     @property
+    def cancel(self) -> Cancel:
+        """The scan's cancellation: long walks check it so SIGINT/SIGTERM stop them promptly."""
+        return self.facts.cancel
+
+    @property
     def live(self) -> bool:
         return self.context.mode is Mode.LIVE
 
@@ -156,11 +163,20 @@ class Facts:
         context: ScanContext,
         outputs: dict[str, ProbeOutput] | None = None,
         collection_error: str | None = None,
+        *,
+        cancel: Cancel = NEVER,
+        probe_errors: dict[str, str] | None = None,
+        files_error: str | None = None,
     ) -> None:
         self.files = files
         self.context = context
         self.outputs = outputs or {}
         self.collection_error = collection_error
+        self.cancel = cancel
+        # Probes whose record in the collection output was malformed or duplicated, and why.
+        self.probe_errors = probe_errors or {}
+        # Why the copied files cannot be trusted to be complete (a damaged file record).
+        self.files_error = files_error
         self._values: dict[str, Any] = {}
         self._errors: dict[str, Exception] = {}
 
@@ -175,6 +191,17 @@ class Facts:
         except (FactUnavailable, FactFailed) as exc:
             self._errors[fact.name] = exc
             raise
+        except ScanAborted:
+            raise  # the scan is stopping (SIGINT/SIGTERM): not a property of this fact
+        except ReadRefused as exc:
+            # A bound or an untrusted copy hid part of the evidence: could not judge, with why.
+            failure = FactFailed(f"{fact.description}: {exc}")
+            self._errors[fact.name] = failure
+            raise failure from exc
+        except RecursionError as exc:
+            failure = FactFailed(f"{fact.description}: nested too deeply to interpret")
+            self._errors[fact.name] = failure
+            raise failure from exc
         except Exception as exc:  # a parser bug must not sink the other checks
             failure = FactFailed(f"could not interpret {fact.name}: {type(exc).__name__}: {exc}")
             self._errors[fact.name] = failure
@@ -189,12 +216,14 @@ class Facts:
             raise FactUnavailable(f"{fact.description} cannot be gathered from {where}")
         output: ProbeOutput | None = None
         if mode is Mode.LIVE and fact.probe is not None:
+            if fact.name in self.probe_errors:
+                raise FactFailed(f"{fact.description}: {self.probe_errors[fact.name]}")
             output = self.outputs.get(fact.name)
             if output is None:
                 reason = self.collection_error or "the collection script did not reach this probe"
                 raise FactFailed(f"{fact.description}: {reason}")
-        elif mode is Mode.LIVE and fact.patterns and self.collection_error:
-            raise FactFailed(f"{fact.description}: {self.collection_error}")
+        if mode is Mode.LIVE and fact.patterns and (self.collection_error or self.files_error):
+            raise FactFailed(f"{fact.description}: {self.collection_error or self.files_error}")
         return fact.derive(Gathered(fact, self.files, self.context, output, self))
 
 

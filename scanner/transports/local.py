@@ -10,6 +10,9 @@ import time
 from scanner.cancel import NEVER, Cancel
 from scanner.transports.base import CommandResult
 
+# How long a killed script's pipes are drained before they are abandoned.
+_REAP_S = 2.0
+
 
 class LocalTransport:
     description = "this machine"
@@ -35,7 +38,7 @@ class LocalTransport:
             try:
                 # Short slices, so that a cancelled scan stops the script promptly.
                 stdout, stderr = process.communicate(
-                    stdin, timeout=min(0.5, max(deadline - time.monotonic(), 0.01))
+                    stdin, timeout=min(0.2, max(deadline - time.monotonic(), 0.01))
                 )
                 return CommandResult(
                     process.returncode, stdout, stderr, False, time.monotonic() - started
@@ -44,9 +47,22 @@ class LocalTransport:
                 stdin = None
                 if self.cancel.is_set or time.monotonic() >= deadline:
                     os.killpg(process.pid, signal.SIGKILL)
-                    stdout, stderr = process.communicate()
+                    stdout, stderr = _reap(process)
                     self.cancel.check()
                     return CommandResult(None, stdout, stderr, True, time.monotonic() - started)
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _reap(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    """What a killed script printed, waiting a bounded time: a process that left the script's
+    session (a daemon it started) can hold its pipes open forever."""
+    try:
+        return process.communicate(timeout=_REAP_S)
+    except subprocess.TimeoutExpired:
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+        process.wait(timeout=_REAP_S)
+        return b"", b""

@@ -9,18 +9,23 @@ directly.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import logging
+import os
 import select
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 
 import paramiko
 
 from scanner.cancel import NEVER, Cancel
+from scanner.terminal import inert
 from scanner.transports.base import (
     MAX_SCRIPT_OUTPUT,
     AuthError,
@@ -144,8 +149,120 @@ def load_private_key(path: Path) -> paramiko.PKey:
         ) from None
 
 
+# How often every wait wakes up to look at its deadline and at cancellation.
+_POLL_S = 0.05
+# paramiko's own timeouts are set this much beyond ours, so that ours always fire first and say
+# which step stalled; theirs are only a backstop.
+_GRACE_S = 1.0
+# Per turn of the collection loop, so that a flood of output cannot starve the deadline check.
+_READS_PER_TURN = 64
+_RECV_BYTES = 65536
+_MAX_STDERR = 1024 * 1024
+# A guest string in an error message (a banner, an auth method name) is cut to this.
+_GUEST_TEXT_CHARS = 200
+
+
+class _ParamikoDebugOnly(logging.Filter):
+    """paramiko's reader thread logs every failure it meets as ERROR, with a traceback; amiscan
+    reports each of those failures itself, as one line, so paramiko's own account is debug
+    output (-vv) only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+logging.getLogger("paramiko.transport").addFilter(_ParamikoDebugOnly())
+
+
+def _guest(text: object) -> str:
+    """Text the server chose (an exception quoting its banner, say), safe for one line."""
+    return inert(text, _GUEST_TEXT_CHARS) or type(text).__name__
+
+
+class _Watchdog:
+    """Closes an SSH connection when its deadline passes or the scan is cancelled.
+
+    paramiko waits without a deadline in several places (the reply to an exec request, a send
+    window that never opens, a server that stops reading its socket); closing the connection
+    from another thread is the one thing that ends every one of those waits.
+    """
+
+    def __init__(
+        self,
+        transport: paramiko.Transport,
+        sock: socket.socket,
+        limit_s: float,
+        cancel: Cancel,
+        stage: str,
+        grace_s: float = 0.0,
+    ) -> None:
+        self.transport, self.sock, self.cancel = transport, sock, cancel
+        # The limit as the user set it, for the message; the watchdog fires `grace_s` after it
+        # when the code it guards checks the deadline itself and should be the one to say so.
+        self.limit_s = limit_s
+        self.deadline = time.monotonic() + limit_s
+        self._fires_at = self.deadline + grace_s
+        # What the connection was doing, for the message when the deadline passes.
+        self.stage = stage
+        self.fired = False
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._watch, name="amiscan-ssh-watchdog", daemon=True
+        )
+
+    def __enter__(self) -> _Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> _Watchdog:
+        return self.__enter__()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    @property
+    def expired(self) -> bool:
+        return self.fired or time.monotonic() >= self.deadline
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(_POLL_S):
+            if self.cancel.is_set or time.monotonic() >= self._fires_at:
+                self.fired = True
+                _close_quietly(self.transport, self.sock)
+                return
+
+
+def _close_quietly(transport: paramiko.Transport, sock: socket.socket) -> None:
+    # Transport.close() does nothing before the handshake started; the socket is closed too,
+    # which is what ends a read of the banner.
+    try:
+        transport.close()
+    except Exception as exc:  # closing must never be what fails
+        log.debug("closing the SSH transport: %s", exc)
+    try:
+        sock.close()
+    except OSError as exc:
+        log.debug("closing the socket: %s", exc)
+
+
 class SSHTransport:
-    """One authenticated SSH connection; `run_script` is one exec channel."""
+    """One authenticated SSH connection; `run_script` is one exec channel.
+
+    Every wait has a deadline: the TCP connection, the banner, the key exchange and the
+    authentication together take at most `connect_timeout_s`, and opening the channel, the
+    exec request, sending the script and reading its output at most the collection's
+    `timeout_s`; a cancelled scan ends any of them within a poll interval.
+    """
 
     def __init__(
         self,
@@ -156,12 +273,14 @@ class SSHTransport:
         host_keys: HostKeyPolicy,
         connect_timeout_s: float = 15.0,
         cancel: Cancel = NEVER,
+        max_output: int = MAX_SCRIPT_OUTPUT,
     ) -> None:
         self.host, self.port, self.user = host, port, user
         self.cancel = cancel
         self.credentials = credentials
         self.host_keys = host_keys
         self.connect_timeout_s = connect_timeout_s
+        self.max_output = max_output
         self.description = f"ssh://{user}@{host}:{port}"
         self.exec_count = 0
         self.host_key_verification = ""
@@ -176,76 +295,152 @@ class SSHTransport:
 
     # -- connecting -------------------------------------------------------------------------
 
-    def _open(self) -> paramiko.Transport:
+    def _tcp_connect(self, deadline: float) -> socket.socket:
+        """A TCP connection, waited for in slices so that cancellation is seen at once."""
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)
-        except ConnectionRefusedError:
-            raise ConnectError(f"connection to {self.host}:{self.port} refused") from None
-        except TimeoutError:
-            raise ConnectError(
-                f"connection to {self.host}:{self.port} timed out after {self.connect_timeout_s:g}s"
-            ) from None
+            addresses = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
             raise ConnectError(f"cannot resolve {self.host}: {exc.strerror}") from None
-        except OSError as exc:
+        failure: OSError | None = None
+        for family, kind, proto, _, address in addresses:
+            sock = socket.socket(family, kind, proto)
+            try:
+                self._wait_connected(sock, address, deadline)
+            except OSError as exc:
+                sock.close()
+                failure = exc
+                if isinstance(exc, TimeoutError):
+                    break
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        if isinstance(failure, ConnectionRefusedError):
+            raise ConnectError(f"connection to {self.host}:{self.port} refused")
+        if isinstance(failure, TimeoutError):
             raise ConnectError(
-                f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}"
-            ) from None
+                f"connection to {self.host}:{self.port} timed out after {self.connect_timeout_s:g}s"
+            )
+        detail = (failure.strerror or str(failure)) if failure else "no address"
+        raise ConnectError(f"cannot connect to {self.host}:{self.port}: {detail}")
+
+    def _wait_connected(self, sock: socket.socket, address: object, deadline: float) -> None:
+        sock.setblocking(False)
+        code = sock.connect_ex(address)  # type: ignore[arg-type]
+        while code in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
+            self.cancel.check()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            _, writable, _ = select.select([], [sock], [], min(remaining, _POLL_S))
+            if writable:
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            raise OSError(code, os.strerror(code))
+        sock.setblocking(True)
+
+    def _open(self, deadline: float) -> tuple[paramiko.Transport, _Watchdog]:
+        """A connection past the key exchange, and the watchdog that bounds it until stopped."""
+        sock = self._tcp_connect(deadline)
         self.peer_address = sock.getpeername()[0]
         self.local_address = sock.getsockname()[0]
+        remaining = max(deadline - time.monotonic(), 0.0)
         transport = paramiko.Transport(sock)
-        transport.banner_timeout = self.connect_timeout_s
-        transport.handshake_timeout = self.connect_timeout_s
+        transport.banner_timeout = remaining + _GRACE_S
+        transport.handshake_timeout = remaining + _GRACE_S
+        transport.auth_timeout = remaining + _GRACE_S
+        watchdog = _Watchdog(transport, sock, remaining, self.cancel, "waiting for the SSH banner")
+        # The limit the user set, not what the TCP connection left of it.
+        watchdog.limit_s = self.connect_timeout_s
+        watchdog.start()
         try:
-            transport.start_client(timeout=self.connect_timeout_s)
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            transport.close()
-            raise ConnectError(
-                f"SSH handshake with {self.host}:{self.port} failed: {exc or type(exc).__name__}"
-            ) from None
-        return transport
+            negotiated = threading.Event()
+            transport.start_client(event=negotiated)
+            # The event is not set when the transport is closed under it (deadline, cancel).
+            while not negotiated.wait(_POLL_S) and transport.is_active():
+                if transport.remote_version:
+                    watchdog.stage = "exchanging keys"
+            if not transport.is_active() or not negotiated.is_set():
+                raise self._lost(watchdog, transport.get_exception(), "the SSH handshake")
+        except BaseException:
+            watchdog.stop()
+            _close_quietly(transport, sock)
+            raise
+        return transport, watchdog
+
+    def _lost(self, watchdog: _Watchdog, exc: BaseException | None, doing: str) -> TransportError:
+        """The error for a connection that stopped: cancelled (raised), out of time, or failed."""
+        self.cancel.check()
+        if watchdog.expired:
+            return ConnectError(
+                f"{self.host}:{self.port} did not answer within {watchdog.limit_s:g}s "
+                f"({watchdog.stage})"
+            )
+        detail = _guest(exc) if exc is not None else "the server closed the connection"
+        return ConnectError(f"{doing} with {self.host}:{self.port} failed: {detail}")
 
     def _offered_methods(self, transport: paramiko.Transport, user: str) -> tuple[str, ...]:
         try:
             transport.auth_none(user)
         except paramiko.BadAuthenticationType as exc:
-            return tuple(exc.allowed_types)
+            return tuple(_guest(kind) for kind in exc.allowed_types)
         except paramiko.SSHException as exc:
+            if not transport.is_active():
+                raise
             log.debug("auth-none probe for %s failed: %s", user, exc)
             return ()
         return ("none",)
 
     def connect(self, probe_users: Sequence[str] = ("root",)) -> None:
         """Connect, verify the host key, learn the offered auth methods, and log in."""
-        transport = self._open()
+        transport, watchdog = self._open(time.monotonic() + self.connect_timeout_s)
         try:
             self.host_key = transport.get_remote_server_key()
             self.host_key_verification = self.host_keys.verify(self.host, self.port, self.host_key)
             # OpenSSH refuses a change of user name within one connection, so the login user
             # is probed here and other users on short connections of their own.
+            watchdog.stage = f"asking which authentication methods {self.user} may use"
             self.offered_auth_methods[self.user] = self._offered_methods(transport, self.user)
-            if "none" in self.offered_auth_methods[self.user]:
-                self._transport = transport
-                return
-            self._authenticate(transport)
-        except BaseException:
-            transport.close()
+            if "none" not in self.offered_auth_methods[self.user]:
+                watchdog.stage = f"authenticating as {self.user}"
+                self._authenticate(transport)
+        except HostKeyError:
+            watchdog.stop()
+            _close_quietly(transport, watchdog.sock)
             raise
+        except (TransportError, paramiko.SSHException, OSError, EOFError) as exc:
+            watchdog.stop()
+            _close_quietly(transport, watchdog.sock)
+            if isinstance(exc, TransportError) and not watchdog.expired:
+                self.cancel.check()
+                raise
+            raise self._lost(watchdog, exc, "logging in") from None
+        except BaseException:
+            watchdog.stop()
+            _close_quietly(transport, watchdog.sock)
+            raise
+        watchdog.stop()
         self._transport = transport
         for other in probe_users:
-            if other != self.user:
+            if other != self.user and "none" not in self.offered_auth_methods[self.user]:
                 self.offered_auth_methods[other] = self._probe_user(other)
 
     def _probe_user(self, user: str) -> tuple[str, ...]:
         try:
-            transport = self._open()
+            transport, watchdog = self._open(time.monotonic() + self.connect_timeout_s)
         except TransportError as exc:
             log.debug("auth-method probe for %s failed: %s", user, exc)
             return ()
         try:
             return self._offered_methods(transport, user)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self.cancel.check()
+            log.debug("auth-method probe for %s failed: %s", user, exc)
+            return ()
         finally:
-            transport.close()
+            watchdog.stop()
+            _close_quietly(transport, watchdog.sock)
 
     def _authenticate(self, transport: paramiko.Transport) -> None:
         candidates = self.credentials.candidates()
@@ -266,11 +461,16 @@ class SSHTransport:
             try:
                 remaining = transport.auth_publickey(self.user, key)
             except paramiko.AuthenticationException:
+                # sshd hangs up after MaxAuthTries: that too is "permission denied".
+                if not transport.is_active():
+                    break
                 continue
             except paramiko.SSHException as exc:
-                raise AuthError(f"SSH authentication as {self.user} failed: {exc}") from None
+                raise AuthError(
+                    f"SSH authentication as {self.user} failed: {_guest(exc)}"
+                ) from None
             if remaining:
-                needed = ", ".join(remaining)
+                needed = ", ".join(_guest(method) for method in remaining)
                 raise AuthError(
                     f"{self.user}@{self.host} requires more than a key (next: {needed})"
                 )
@@ -284,57 +484,103 @@ class SSHTransport:
     # -- running ----------------------------------------------------------------------------
 
     def run_script(self, script: str, timeout_s: float) -> CommandResult:
-        if self._transport is None or not self._transport.is_active():
+        transport = self._transport
+        if transport is None or not transport.is_active():
             raise ConnectError(f"not connected to {self.host}:{self.port}")
         self.exec_count += 1
         started = time.monotonic()
-        deadline = started + timeout_s
-        channel = self._transport.open_session(timeout=self.connect_timeout_s)
-        try:
-            channel.exec_command("sh -s")
-            channel.sendall(script.encode())
-            channel.shutdown_write()
-            return self._drain(channel, started, deadline)
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise ConnectError(f"connection to {self.host}:{self.port} lost: {exc}") from None
-        finally:
-            channel.close()
+        # The exchange below returns a timed-out result at the deadline itself; the watchdog,
+        # a little later, ends a wait inside paramiko (the exec reply, a closed window).
+        watchdog = _Watchdog(
+            transport,
+            transport.sock,  # type: ignore[arg-type]
+            timeout_s,
+            self.cancel,
+            "opening a session channel",
+            grace_s=_GRACE_S,
+        )
+        with watchdog:
+            channel: paramiko.Channel | None = None
+            try:
+                channel = transport.open_session(timeout=timeout_s + 2 * _GRACE_S)
+                watchdog.stage = "waiting for the answer to the exec request"
+                channel.exec_command("sh -s")
+                watchdog.stage = "sending the collection script"
+                return self._exchange(channel, script.encode(), started, watchdog)
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                raise self._lost(watchdog, exc, "the collection") from None
+            finally:
+                if channel is not None:
+                    _close_channel(channel)
 
-    def _drain(self, channel: paramiko.Channel, started: float, deadline: float) -> CommandResult:
+    def _exchange(
+        self, channel: paramiko.Channel, script: bytes, started: float, watchdog: _Watchdog
+    ) -> CommandResult:
+        """Send the script and read its output at once (a script that prints before it has
+        read all of its input must not deadlock), until it exits or the deadline passes."""
         stdout, stderr = bytearray(), bytearray()
-        truncated = False
+        sent = 0
         while True:
             self.cancel.check()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if time.monotonic() >= watchdog.deadline:
                 return CommandResult(
-                    None, bytes(stdout), bytes(stderr), True, time.monotonic() - started, truncated
+                    None, bytes(stdout), bytes(stderr), True, time.monotonic() - started
                 )
-            select.select([channel], [], [], min(remaining, 0.5))
             progressed = False
-            while channel.recv_ready():
-                chunk = channel.recv(65536)
+            if sent < len(script):
+                if channel.closed or channel.exit_status_ready():
+                    sent = len(script)  # the script ended early; its output says why
+                elif channel.send_ready():
+                    # send_ready: the window is open, so this sends without waiting.
+                    sent += channel.send(script[sent : sent + 32768])
+                    progressed = True
+                if sent >= len(script) and not channel.closed:
+                    channel.shutdown_write()
+                    watchdog.stage = "reading the output"
+            for _ in range(_READS_PER_TURN):
+                if not channel.recv_ready():
+                    break
+                chunk = channel.recv(_RECV_BYTES)
+                if not chunk:
+                    break
                 progressed = True
-                if len(stdout) < MAX_SCRIPT_OUTPUT:
-                    stdout += chunk
-                else:
-                    truncated = True
-            while channel.recv_stderr_ready():
-                chunk = channel.recv_stderr(65536)
-                progressed = True
-                if len(stderr) < 1024 * 1024:
-                    stderr += chunk
-            drained = not progressed and not channel.recv_ready()
-            if channel.exit_status_ready() and drained and (channel.eof_received or channel.closed):
-                break
-            if channel.closed and not channel.recv_ready() and not channel.recv_stderr_ready():
-                break
+                room = self.max_output - len(stdout)
+                if len(chunk) >= room:
+                    # A runaway: no probe prints this much. What came is kept, the rest is not
+                    # waited for.
+                    stdout += chunk[:room]
+                    return CommandResult(
+                        None, bytes(stdout), bytes(stderr), False, time.monotonic() - started, True
+                    )
+                stdout += chunk
+            for _ in range(_READS_PER_TURN):
+                if not channel.recv_stderr_ready():
+                    break
+                chunk = channel.recv_stderr(_RECV_BYTES)
+                progressed = progressed or bool(chunk)
+                stderr += chunk[: max(_MAX_STDERR - len(stderr), 0)]
+            pending = channel.recv_ready() or channel.recv_stderr_ready()
+            if not pending and sent >= len(script):
+                if channel.exit_status_ready() and (channel.eof_received or channel.closed):
+                    break
+                if channel.closed:
+                    break
+            if not progressed:
+                remaining = watchdog.deadline - time.monotonic()
+                select.select([channel], [], [], max(min(remaining, _POLL_S), 0.0))
         status = channel.recv_exit_status() if channel.exit_status_ready() else None
         return CommandResult(
-            status, bytes(stdout), bytes(stderr), False, time.monotonic() - started, truncated
+            status, bytes(stdout), bytes(stderr), False, time.monotonic() - started
         )
 
     def close(self) -> None:
         if self._transport is not None:
-            self._transport.close()
+            _close_quietly(self._transport, self._transport.sock)  # type: ignore[arg-type]
             self._transport = None
+
+
+def _close_channel(channel: paramiko.Channel) -> None:
+    try:
+        channel.close()
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        log.debug("closing the channel: %s", exc)

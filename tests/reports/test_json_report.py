@@ -250,3 +250,37 @@ def test_unjudged_lists_every_unwaived_error_with_its_reason(mixed_report: Repor
     assert document["unjudged"][0]["reason"].startswith("dnf failed")
     # Derived data: reading the report back ignores it and recomputes nothing from it.
     assert loads(dumps(mixed_report)) == mixed_report
+
+
+@pytest.mark.parametrize(
+    "number", ["1" + "0" * 400, "1" + "0" * 5000, "NaN", "Infinity", "-1", "1e400"]
+)
+def test_rejects_a_duration_out_of_range_in_one_line(mixed_report: Report, number: str) -> None:
+    text = json.dumps(to_dict(mixed_report)).replace(
+        f'"duration_s": {json.dumps(mixed_report.duration_s)}', f'"duration_s": {number}', 1
+    )
+    with pytest.raises(ReportFormatError, match="out of range") as caught:
+        loads(text)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("where", ["target", "collection"])
+def test_rejects_details_nested_too_deeply(mixed_report: Report, where: str) -> None:
+    document = to_dict(mixed_report)
+    deep: list[Any] = []
+    for _ in range(900):
+        deep = [deep]
+    document[where]["deep"] = deep
+    with pytest.raises(ReportFormatError, match="nested too deeply"):
+        loads(json.dumps(document))
+
+
+def test_a_lone_surrogate_is_written_as_a_replacement_character(mixed_report: Report) -> None:
+    document = to_dict(mixed_report)
+    document["results"][0]["id"] = "linux.\udcff"
+    document["results"][0]["evidence"] = [{"source": "/etc/\udcfe", "text": "x\ud800"}]
+    document["target"]["odd\udcff"] = ["\udcff"]
+    written = json.loads(dumps(from_dict(document)))
+    assert written["results"][0]["id"] == "linux.\ufffd"
+    assert written["results"][0]["evidence"] == [{"source": "/etc/\ufffd", "text": "x\ufffd"}]
+    assert written["target"]["odd\ufffd"] == ["\ufffd"]

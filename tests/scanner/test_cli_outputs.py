@@ -47,3 +47,60 @@ def test_an_unwritable_explicit_path_is_exit_2_after_the_other_formats_are_writt
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "cannot write the html report" in result.stderr
     assert json.loads((tmp_path / "r.json").read_text())["verdict"] == "pass"
+
+
+def test_a_format_that_fails_to_render_costs_only_itself(tmp_path: Path) -> None:
+    """A bug in one renderer: the other formats are written, one line says which failed, exit 3."""
+    image = tmp_path / "image"
+    build_compliant(image)
+    work = tmp_path / "work"
+    work.mkdir()
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(
+        "import reports.sarif\n"
+        "def broken(report):\n"
+        "    raise RuntimeError('boom')\n"
+        "reports.sarif.render_sarif = broken\n"
+    )
+    formats = ["--json", "r.json", "--sarif", "r.sarif", "--junit", "r.xml", "--markdown", "r.md"]
+    result = subprocess.run(
+        [sys.executable, "-m", "scanner", f"dir:{image}", "--no-html", *formats],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        timeout=120,
+        check=False,
+        env={**__import__("os").environ, "PYTHONPATH": str(shim)},
+    )
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "the sarif report was not written: internal error: RuntimeError: boom" in result.stderr
+    assert not (work / "r.sarif").exists()
+    for name in ("r.json", "r.xml", "r.md"):
+        assert (work / name).is_file(), name
+
+
+def test_an_internal_error_is_one_line_and_exit_3_never_a_traceback(tmp_path: Path) -> None:
+    image = tmp_path / "image"
+    build_compliant(image)
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(
+        "import scanner.terminal\n"
+        "def broken(*args, **kwargs):\n"
+        "    raise KeyError('\\x1b]0;pwned\\x07')\n"
+        "scanner.terminal.print_summary = broken\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "scanner", f"dir:{image}", "--no-html"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+        env={**__import__("os").environ, "PYTHONPATH": str(shim)},
+    )
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr and "\x1b" not in result.stderr
+    assert result.stderr.startswith("amiscan: internal error: KeyError:"), result.stderr

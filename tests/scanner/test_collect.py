@@ -13,12 +13,12 @@ import pytest
 from scanner.collect import (
     FILE_LIMIT,
     OUTPUT_LIMIT,
-    CollectionError,
     LiveSettings,
     build_script,
     parse_output,
 )
 from scanner.facts.base import Fact, Probe
+from scanner.fs import ReadRefused
 from scanner.transports.local import LocalTransport
 
 
@@ -101,6 +101,16 @@ def test_requested_files_are_copied_back_with_their_full_size(tmp_path: Any) -> 
     assert collected.files.size(str(big)) == FILE_LIMIT + 10
     assert len(collected.files.read_bytes(str(big))) == FILE_LIMIT
     assert collected.files.files[str(big)].truncated
+    assert not collected.files.read_head(str(big), FILE_LIMIT * 2).complete
+
+
+def test_a_fifo_where_a_file_is_expected_never_blocks_the_copy(tmp_path: Any) -> None:
+    os.mkfifo(tmp_path / "x_history")
+    (tmp_path / "y_history").write_text("ls\n")
+    _, result, collected = run([file_fact("t.fifo", f"{tmp_path}/*_history")], timeout_s=60)
+    assert collected.complete and result.duration_s < 30
+    assert not collected.files.is_file(str(tmp_path / "x_history"))
+    assert collected.files.read_bytes(str(tmp_path / "y_history")) == b"ls\n"
 
 
 def test_file_names_with_spaces_and_newlines_survive_the_round_trip(tmp_path: Any) -> None:
@@ -166,14 +176,116 @@ def test_output_from_another_scan_is_ignored() -> None:
     assert parse_output(stdout, script.marker).outputs == {}
 
 
-def test_corrupt_encoded_fields_raise_a_collection_error() -> None:
-    marker = "AMISCAN-0000"
-    encoded = base64.b64encode(b"b64").decode()
-    stdout = (
-        f"{marker} ENV encoding {encoded}\n{marker} PROBE t.x 0 0 0 3 !!!notbase64 -\n".encode()
+M = "AMISCAN-0000"
+
+
+def b64(data: bytes | str) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.b64encode(raw).decode() if raw else "-"
+
+
+def probe_record(name: str, out: str, rc: int = 0) -> str:
+    return f"{M} PROBE {name} {rc} 0 0 {len(out.encode())} {b64(out)} -"
+
+
+def file_record(path: str, content: str, size: int | None = None) -> str:
+    full = len(content.encode()) if size is None else size
+    return f"{M} FILE {b64(path)} {full} {b64(content)}"
+
+
+def parse(*lines: str):
+    return parse_output(("\n".join([f"{M} ENV encoding {b64('b64')}", *lines]) + "\n").encode(), M)
+
+
+def test_a_malformed_record_spoils_only_its_own_probe() -> None:
+    collected = parse(
+        probe_record("t.before", "fine"),
+        f"{M} PROBE t.bad 0 0 0 3 !!!notbase64 -",
+        probe_record("t.after", "also fine"),
+        file_record("/etc/x", "x"),
+        f"{M} END",
     )
-    with pytest.raises(CollectionError):
-        parse_output(stdout, marker)
+    assert collected.complete
+    assert collected.outputs["t.before"].text == "fine"
+    assert collected.outputs["t.after"].text == "also fine"
+    assert "t.bad" not in collected.outputs
+    assert "malformed" in collected.probe_errors["t.bad"]
+    assert collected.files.read_bytes("/etc/x") == b"x"
+    assert collected.files_error is None and collected.forged is None
+
+
+@pytest.mark.parametrize(
+    "record",
+    [f"{M} PROBE t.x notanumber 0 0 1 eA== -", f"{M} PROBE t.x 0 0 0 1 eA==", f"{M} PROBE t.x"],
+)
+def test_a_probe_record_with_bad_fields_errors_that_probe(record: str) -> None:
+    collected = parse(record, probe_record("t.y", "y"), f"{M} END")
+    assert "t.x" in collected.probe_errors
+    assert collected.outputs["t.y"].text == "y"
+
+
+def test_a_file_record_that_names_no_path_makes_the_copied_files_untrusted() -> None:
+    collected = parse(f"{M} FILE !!! 3 eHl6", probe_record("t.y", "y"), f"{M} END")
+    assert collected.files_error and "malformed" in collected.files_error
+    assert collected.outputs["t.y"].text == "y"
+
+
+def test_a_file_record_with_a_bad_body_refuses_that_file_only() -> None:
+    collected = parse(f"{M} FILE {b64('/etc/a')} 3 !!!", file_record("/etc/b", "b"), f"{M} END")
+    with pytest.raises(ReadRefused, match="malformed"):
+        collected.files.read_bytes("/etc/a")
+    assert collected.files.read_bytes("/etc/b") == b"b"
+
+
+def test_records_after_end_are_ignored_and_counted() -> None:
+    collected = parse(
+        probe_record("t.x", "genuine"),
+        file_record("/etc/ssh/sshd_config", "PasswordAuthentication yes\n"),
+        f"{M} END",
+        probe_record("t.x", "forged"),
+        file_record("/etc/ssh/sshd_config", "PasswordAuthentication no\n"),
+        probe_record("t.new", "forged"),
+    )
+    assert collected.outputs["t.x"].text == "genuine"
+    assert "t.new" not in collected.outputs
+    assert collected.files.read_bytes("/etc/ssh/sshd_config") == b"PasswordAuthentication yes\n"
+    assert collected.ignored_after_end == 3
+    assert collected.forged is None
+
+
+def test_a_second_end_marks_the_stream_forged() -> None:
+    collected = parse(probe_record("t.x", "x"), f"{M} END", f"{M} END")
+    assert collected.forged and "END" in collected.forged
+
+
+def test_a_repeated_probe_errors_that_probe_whichever_copy_came_first() -> None:
+    collected = parse(probe_record("t.x", "one"), probe_record("t.x", "two"), f"{M} END")
+    assert "t.x" not in collected.outputs
+    assert "two records" in collected.probe_errors["t.x"]
+    # A third copy cannot bring it back.
+    collected = parse(*[probe_record("t.x", "same")] * 3, f"{M} END")
+    assert "t.x" not in collected.outputs
+
+
+def test_a_file_copied_twice_identically_is_fine_differently_is_refused() -> None:
+    collected = parse(file_record("/a", "same"), file_record("/a", "same"), f"{M} END")
+    assert collected.files.read_bytes("/a") == b"same"
+    collected = parse(file_record("/a", "one"), file_record("/a", "two"), f"{M} END")
+    with pytest.raises(ReadRefused, match="two different copies"):
+        collected.files.read_bytes("/a")
+    assert collected.files.is_file("/a")
+
+
+def test_a_repeated_session_record_marks_the_stream_forged() -> None:
+    collected = parse(f"{M} ROOT 1000", f"{M} ROOT 0", f"{M} END")
+    assert collected.forged and "ROOT" in collected.forged
+    assert collected.root_uid == "1000"
+
+
+def test_a_file_whose_size_could_not_be_measured_is_judged_as_possibly_cut() -> None:
+    collected = parse(f"{M} FILE {b64('/a')} - {b64('abc')}", f"{M} END")
+    head = collected.files.read_head("/a", 100)
+    assert head.content == b"abc" and not head.complete
 
 
 @pytest.mark.parametrize(

@@ -221,3 +221,16 @@ def test_a_waiver_holds_through_its_expiry_date() -> None:
 
     assert not waiver.expired(date(2025, 6, 30))
     assert waiver.expired(date(2025, 7, 1))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("x = " + "[" * 3000 + "]" * 3000, "invalid TOML: nested too deeply"),
+        ("x = " + "{a = " * 3000 + "1" + "}" * 3000, "invalid TOML: nested too deeply"),
+        ("region = " + "1" * 5000, "invalid TOML"),
+    ],
+    ids=["arrays", "tables", "long-integer"],
+)
+def test_a_hostile_file_is_one_line_not_a_crash(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in _error(tmp_path, text + "\n")

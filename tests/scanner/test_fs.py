@@ -4,11 +4,24 @@ copied back from a live host), and the shell-style `glob` both share."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from scanner.fs import ImageRoot, MemoryTree, glob, read_text, read_text_or_none
+from scanner.fs import (
+    READ_LIMIT,
+    FileRead,
+    FileTooLarge,
+    ImageRoot,
+    MemoryTree,
+    ReadRefused,
+    TooManyEntries,
+    WalkBounds,
+    glob,
+    read_text,
+    read_text_or_none,
+)
 
 
 def make_tree(
@@ -413,3 +426,101 @@ def test_glob_skips_dangling_symlinks_and_links_that_leave_the_root(tmp_path: Pa
     assert glob(ImageRoot(root), "/etc/ssh/sshd_config.d/*.conf") == [
         "/etc/ssh/sshd_config.d/10-real.conf"
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# Bounded reads: nothing is ever loaded whole, nothing blocks, a bound is never silent
+
+
+def test_read_head_reads_only_the_limit_of_a_giant_sparse_file(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"var/big": "start"})
+    os.truncate(tmp_path / "var" / "big", 8 * 1024**3)
+    head = ImageRoot(tmp_path).read_head("/var/big", 16)
+    assert head == FileRead(b"start" + b"\0" * 11, 8 * 1024**3, False)
+    assert len(ImageRoot(tmp_path).read_bytes("/var/big")) == READ_LIMIT
+
+
+def test_read_text_refuses_a_file_over_the_limit_rather_than_judge_its_start(
+    tmp_path: Path,
+) -> None:
+    make_tree(tmp_path, {"etc/passwd": "root:x:0:0::/root:/bin/sh\n"})
+    os.truncate(tmp_path / "etc" / "passwd", READ_LIMIT + 1)
+    with pytest.raises(FileTooLarge, match="read limit"):
+        read_text_or_none(ImageRoot(tmp_path), "/etc/passwd")
+    os.truncate(tmp_path / "etc" / "passwd", READ_LIMIT)
+    assert len(read_text(ImageRoot(tmp_path), "/etc/passwd")) == READ_LIMIT
+
+
+def test_a_fifo_or_a_device_is_never_opened_as_a_file(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    os.mkfifo(tmp_path / "etc" / "fifo")
+    os.symlink("/dev/zero", tmp_path / "etc" / "zero")
+    root = ImageRoot(tmp_path)
+    with pytest.raises(IsADirectoryError):
+        root.read_head("/etc/fifo", 10)
+    assert read_text_or_none(root, "/etc/fifo") is None
+    assert read_text_or_none(root, "/etc/zero") is None  # the image's /dev/zero: absent
+
+
+def test_a_huge_directory_listing_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("scanner.fs.LIST_LIMIT", 5)
+    make_tree(tmp_path, {f"etc/many/{n}": "" for n in range(6)})
+    with pytest.raises(TooManyEntries):
+        ImageRoot(tmp_path).list_dir("/etc/many")
+    tree = MemoryTree()
+    for n in range(6):
+        tree.add(f"/etc/many/{n}", b"")
+    with pytest.raises(TooManyEntries):
+        tree.list_dir("/etc/many")
+
+
+def test_walks_are_iterative_bounded_in_depth_and_never_follow_links(tmp_path: Path) -> None:
+    top = tmp_path / "opt"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(1500):  # deeper than any recursion limit
+        os.mkdir("d", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(fd)
+    make_tree(tmp_path, {"opt/f": "x", "etc/secret": "y"}, {"opt/link": "/etc"})
+    bounds = WalkBounds(max_depth=50)
+    assert list(ImageRoot(tmp_path).walk_files("/opt", bounds)) == ["/opt/f"]
+    assert bounds.too_deep == 1 and "deeper than 50 levels" in bounds.hit[0]
+    # pytest's own (recursive) cleanup would overflow on this tree; rm(1) walks iteratively.
+    subprocess.run(["rm", "-rf", str(top)], check=True)
+
+
+def test_a_walk_stops_at_its_entry_budget(tmp_path: Path) -> None:
+    make_tree(tmp_path, {f"opt/{n:02}": "" for n in range(10)})
+    bounds = WalkBounds(max_entries=3)
+    assert len(list(ImageRoot(tmp_path).walk_files("/opt", bounds))) <= 3
+    assert bounds.exhausted and bounds.hit == ["stopped after 3 entries"]
+
+
+def test_memory_tree_walks_are_bounded_in_depth_too() -> None:
+    tree = MemoryTree()
+    tree.add("/opt/a/b/c/f", b"")
+    tree.add("/opt/g", b"")
+    bounds = WalkBounds(max_depth=2)
+    assert list(tree.walk_files("/opt", bounds)) == ["/opt/g"]
+    assert bounds.too_deep == 1
+
+
+def test_a_cut_live_copy_is_never_judged_as_the_whole_file() -> None:
+    tree = MemoryTree()
+    tree.add("/etc/ssh/sshd_config", b"Port 22\n", size=5 * 1024**2)
+    assert tree.read_head("/etc/ssh/sshd_config", READ_LIMIT).complete is False
+    with pytest.raises(FileTooLarge):
+        read_text_or_none(tree, "/etc/ssh/sshd_config")
+
+
+def test_a_refused_copy_cannot_be_read_nor_mistaken_for_an_absent_file() -> None:
+    tree = MemoryTree()
+    tree.refuse("/etc/shadow", "two different copies")
+    assert tree.is_file("/etc/shadow")
+    with pytest.raises(ReadRefused, match="two different copies"):
+        read_text_or_none(tree, "/etc/shadow")

@@ -53,3 +53,22 @@ def test_ordinary_evidence_is_left_alone(text: str) -> None:
 def test_clip_cuts_long_lines_with_an_ellipsis() -> None:
     assert clip("x" * 1000, 10) == "x" * 9 + "…"
     assert clip("short") == "short"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "root has an empty password: anyone can log in as root",
+        "empty password: root, admin; password hash: bob",
+        "accounts with no password: deploy, builder",
+    ],
+)
+def test_account_names_a_check_reports_are_not_taken_for_passwords(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "text", ["password: hunter2hunter2", "no_password=hunter2hunter2", "empty password=hunter2"]
+)
+def test_a_key_that_holds_a_password_is_still_masked(text: str) -> None:
+    assert MASK in redact(text)

@@ -63,3 +63,31 @@ def test_checks_a_stopped_scan_never_reached_are_folded_into_one_line() -> None:
 
     assert "2 check(s) not judged: the scan stopped early" in text
     assert "could not judge linux.a" not in text
+
+
+def test_inert_removes_escape_sequences_and_shows_other_controls_as_replacements() -> None:
+    from scanner.terminal import inert
+
+    assert inert("a\x1b]0;title\x07b\x1b[2J\x1b[Hc") == "abc"
+    assert inert("x\udcffy\x9b31m\u202e") == "x\ufffdy\ufffd31m\ufffd"
+    assert inert("one\r\ntwo\tthree") == "one  two three"
+    assert inert("one\r\ntwo", multiline=True) == "one\ntwo"
+    assert inert("x" * 1000, 10) == "x" * 9 + "…"
+
+
+def test_guest_strings_reach_the_summary_inert_and_markup_free() -> None:
+    text = _printed(
+        _result("linux.x\x1b[31m", Status.FAIL, "user [bold]adm\x1b]0;pwned\x07in[/] \udcff"),
+    )
+    assert "\x1b" not in text and "\udcff" not in text
+    assert "[bold]admin[/]" in text
+
+
+def test_a_huge_summary_is_cut_and_printed_fast() -> None:
+    import time
+
+    started = time.monotonic()
+    text = _printed(_result("linux.x", Status.FAIL, "word " * (3 * 1024 * 1024)))
+    assert time.monotonic() - started < 5
+    assert len(text) < 5000
+    assert "the reports hold the full text" in text

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from scanner.facts.base import Fact, FactFailed, FactUnavailable, Gathered, Probe
 from scanner.facts.linux.accounts import PASSWD, PasswdEntry
-from scanner.fs import FileSource, glob
+from scanner.fs import READ_LIMIT, FileSource, ReadRefused, WalkBounds, glob
 
 HISTORY_NAMES = (
     ".*history",
@@ -21,11 +21,17 @@ HISTORY_PATTERNS = tuple(
 )
 
 
+# Whether a history is empty is all the check needs; lines are counted in this much of it.
+HISTORY_READ = 64 * 1024
+
+
 @dataclass(frozen=True)
 class HistoryFile:
     path: str
     size: int
     lines: int
+    # False when `lines` counts only the first HISTORY_READ bytes (or what the live copy held).
+    lines_complete: bool = True
 
 
 def _derive_histories(g: Gathered) -> tuple[HistoryFile, ...]:
@@ -34,8 +40,14 @@ def _derive_histories(g: Gathered) -> tuple[HistoryFile, ...]:
         for path in glob(g.files, pattern):
             if not g.files.is_file(path):
                 continue
-            content = g.files.read_bytes(path)
-            found.append(HistoryFile(path, g.files.size(path), content.count(b"\n")))
+            try:
+                head = g.files.read_head(path, HISTORY_READ)
+            except IsADirectoryError:
+                continue  # a FIFO or a device named like a history is not one
+            if not head.complete and not head.content and head.size == 0:
+                raise FactFailed(f"the size of {path} could not be measured")
+            lines = head.content.count(b"\n")
+            found.append(HistoryFile(path, head.size, lines, head.complete))
     unique = {h.path: h for h in found}
     return tuple(unique[p] for p in sorted(unique))
 
@@ -56,15 +68,26 @@ AWS_FILE_PATTERNS = tuple(
 class TextFile:
     path: str
     text: str
+    # False when the file is larger than READ_LIMIT and `text` is only its beginning.
+    complete: bool = True
+    size: int | None = None
 
 
 def _derive_aws_files(g: Gathered) -> tuple[TextFile, ...]:
     files = []
     for pattern in AWS_FILE_PATTERNS:
         for path in glob(g.files, pattern):
-            if g.files.is_file(path):
-                text = g.files.read_bytes(path).decode("utf-8", errors="replace")
+            if not g.files.is_file(path):
+                continue
+            try:
+                head = g.files.read_head(path, READ_LIMIT)
+            except IsADirectoryError:
+                continue
+            text = head.content.decode("utf-8", errors="replace")
+            if head.complete:
                 files.append(TextFile(path, text))
+            else:
+                files.append(TextFile(path, text, complete=False, size=head.size))
     return tuple(files)
 
 
@@ -201,20 +224,42 @@ def _parse_grep(text: str) -> list[SecretMatch]:
     return matches
 
 
-def search_files(files: FileSource, dirs: tuple[str, ...] = SEARCH_DIRS) -> list[SecretMatch]:
-    """The offline twin of the grep probe: same directories, sizes and patterns."""
+@dataclass(frozen=True)
+class SecretSearch:
+    """What the search for secrets found, and what (if anything) it could not search."""
+
+    matches: tuple[SecretMatch, ...]
+    # Why part of the guest was not searched (a depth or entry bound, unreadable files, output
+    # cut at its limit): a search that did not see everything never passes.
+    incomplete: tuple[str, ...] = ()
+
+
+def search_files(
+    files: FileSource, dirs: tuple[str, ...] = SEARCH_DIRS, bounds: WalkBounds | None = None
+) -> list[SecretMatch]:
+    """The offline twin of the grep probe: same directories, sizes and patterns.
+
+    The walk is bounded (depth, entries, cancellation); what the bounds hid is in `bounds.hit`.
+    """
+    bounds = bounds if bounds is not None else WalkBounds()
     matches = []
     for top in dirs:
-        for path in files.walk_files(top):
+        for path in files.walk_files(top, bounds):
             try:
                 if files.size(path) >= MAX_SEARCHED_FILE:
                     continue
-                content = files.read_bytes(path)
-            except OSError:
+                head = files.read_head(path, MAX_SEARCHED_FILE)
+            except FileNotFoundError:
+                continue  # gone since it was listed
+            except (OSError, ReadRefused):
+                bounds.skip_unreadable(path)
                 continue
+            content = head.content
             if b"\0" in content[:8192]:
                 continue  # binary, as grep -I judges it
             matches += _search_text(path, content.decode("utf-8", errors="replace"))
+        if bounds.exhausted:
+            break
     return matches
 
 
@@ -230,17 +275,23 @@ def _search_text(path: str, text: str) -> list[SecretMatch]:
     return matches
 
 
-def _derive_secret_matches(g: Gathered) -> tuple[SecretMatch, ...]:
+def _derive_secret_matches(g: Gathered) -> SecretSearch:
     if g.live:
         output = g.require_output()
         if output.timed_out:
             raise FactFailed("the search for secrets timed out")
-        return tuple(_parse_grep(output.text))
+        matches = tuple(_parse_grep(output.text))
+        if output.truncated:
+            cut = f"the search's output was cut at {len(output.stdout)} bytes"
+            return SecretSearch(matches, (cut,))
+        return SecretSearch(matches)
     try:
         homes = home_dirs_to_search(g.get(PASSWD))
     except (FactUnavailable, FactFailed):
         homes = ()
-    return tuple(search_files(g.files, SEARCH_DIRS + homes))
+    bounds = WalkBounds(cancel=g.cancel)
+    matches = tuple(search_files(g.files, SEARCH_DIRS + homes, bounds))
+    return SecretSearch(matches, tuple(bounds.hit))
 
 
 SECRET_MATCHES = Fact(

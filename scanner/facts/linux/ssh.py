@@ -15,12 +15,12 @@ from scanner.facts.linux.accounts import LOGIN_USER, PASSWD, PasswdEntry
 from scanner.facts.linux.ssh_server import SSH_SERVER, SSHD_CONFIG_PATH, SshServer
 from scanner.fs import glob, read_text_or_none
 from scanner.parsers.sshd_config import (
+    ConfigTooLarge,
     ConnectionInfo,
     Setting,
     SshdConfig,
     parse_sshd_config,
     parse_sshd_t,
-    user_groups,
     vetting_addresses,
 )
 from scanner.parsers.sshd_config import Severity as ProblemSeverity
@@ -50,10 +50,13 @@ def _no_server(g: Gathered, fallback: str) -> FactFailed:
 def _derive_config(g: Gathered) -> SshdConfig:
     path = _config_path(g)
     try:
-        return parse_sshd_config(g.files, path)
+        config = parse_sshd_config(g.files, path)
     except FileNotFoundError:
         where = "on the host" if g.live else "in the image"
         raise _no_server(g, f"no OpenSSH server {where}: no {path}") from None
+    if config.incomplete:
+        raise FactFailed(f"sshd's configuration was not judged: {config.incomplete}")
+    return config
 
 
 SSHD_CONFIG = Fact(
@@ -165,14 +168,13 @@ def _parse_sshd_t_sections(text: str) -> dict[tuple[str, str], str]:
     return {key: "\n".join(lines) for key, lines in sections.items()}
 
 
-# Match User blocks are judged for this many accounts at most (root and the login user first).
-MAX_JUDGED_USERS = 20
+def _judged_users(g: Gathered, config: SshdConfig) -> list[str]:
+    """root, the login user, then one account for each other way Match blocks treat accounts.
 
-
-def _judged_users(g: Gathered) -> list[str]:
-    """root, the login user, then every account that can log in (it has a real shell).
-
-    A `Match User` block that enables passwords for any such account lets a password in.
+    A `Match User` block that enables passwords for any account that can log in (it has a real
+    shell) lets a password in, so every such account is judged: accounts that meet the same
+    Match User/Group criteria get the same settings from every address, so one of them stands
+    for all (time linear in the accounts, however many).
     """
     try:
         login = g.get(LOGIN_USER).name
@@ -184,22 +186,45 @@ def _judged_users(g: Gathered) -> list[str]:
     except (FactUnavailable, FactFailed) as exc:
         # Without the accounts, a Match User block for one of them would go unjudged.
         raise FactFailed(f"the accounts sshd's Match blocks may select are unknown: {exc}") from exc
-    users += [entry.name for entry in passwd if entry.can_log_in]
-    return list(dict.fromkeys(users))[:MAX_JUDGED_USERS]
+    try:
+        seen = {config.user_signature(user) for user in users}
+        for entry in passwd:
+            if not entry.can_log_in:
+                continue
+            signature = config.user_signature(entry.name)
+            if signature not in seen:
+                seen.add(signature)
+                users.append(entry.name)
+    except ConfigTooLarge as exc:
+        raise _too_large(exc) from exc
+    return list(dict.fromkeys(users))
+
+
+def _too_large(exc: ConfigTooLarge) -> FactFailed:
+    return FactFailed(f"sshd's configuration was not judged: {exc}")
+
+
+def _vetting_addresses(config: SshdConfig) -> list[str]:
+    try:
+        return vetting_addresses(config)
+    except ConfigTooLarge as exc:
+        raise _too_large(exc) from exc
 
 
 def _from_config(
     g: Gathered, config: SshdConfig, users: list[str], addrs: list[str]
 ) -> list[SshdView]:
     views = []
-    for user in users:
-        groups = user_groups(g.files, user)
-        for addr in addrs:
-            effective = config.effective(
-                ConnectionInfo(user=user, addr=addr, groups=groups, lport=g.context.scan_port)
-            )
-            settings = {key: effective.get(key) for key in _JUDGED}
-            views.append(SshdView(user, addr, settings, "sshd_config"))
+    try:
+        for user in users:
+            for addr in addrs:
+                effective = config.effective(
+                    ConnectionInfo(user=user, addr=addr, lport=g.context.scan_port)
+                )
+                settings = {key: effective.get(key) for key in _JUDGED}
+                views.append(SshdView(user, addr, settings, "sshd_config"))
+    except ConfigTooLarge as exc:
+        raise _too_large(exc) from exc
     return views
 
 
@@ -233,9 +258,9 @@ def _derive_effective(g: Gathered) -> SshdEffective:
         # nothing, and nothing can be judged.
         g.get(SSH_SERVER).require_installed()
         files = g.get(SSHD_CONFIG)
-        addrs = vetting_addresses(files)
+        addrs = _vetting_addresses(files)
         return SshdEffective(
-            tuple(_from_config(g, files, _judged_users(g), addrs)),
+            tuple(_from_config(g, files, _judged_users(g, files), addrs)),
             "parsed sshd_config with OpenSSH semantics",
             fatal_problems=_fatal(files),
         )
@@ -260,7 +285,7 @@ def _derive_effective(g: Gathered) -> SshdEffective:
             raise FactFailed(
                 f"`sshd -T` gave no configuration ({why}) and sshd_config was not readable"
             )
-        addrs = vetting_addresses(config)
+        addrs = _vetting_addresses(config)
         users = sorted({u for u, _ in sections} or {"root", g.context.login_user or "ec2-user"})
         return SshdEffective(
             tuple(_from_config(g, config, users, addrs)),
@@ -272,10 +297,11 @@ def _derive_effective(g: Gathered) -> SshdEffective:
     for (user, addr), text in usable.items():
         parsed = None
         if config is not None:
-            info = ConnectionInfo(
-                user=user, addr=addr, groups=user_groups(g.files, user), lport=g.context.scan_port
-            )
-            effective = config.effective(info)
+            info = ConnectionInfo(user=user, addr=addr, lport=g.context.scan_port)
+            try:
+                effective = config.effective(info)
+            except ConfigTooLarge as exc:
+                raise _too_large(exc) from exc
             parsed = {key: effective.get(key) for key in _JUDGED}
         spec = f"sshd -T -C user={user},addr={addr}"
         views.append(
@@ -287,12 +313,12 @@ def _derive_effective(g: Gathered) -> SshdEffective:
         # carve out other addresses and other accounts, judged from the configuration files.
         asked_users = sorted({u for u, _ in usable})
         asked_addrs = {addr for _, addr in usable}
-        addresses = vetting_addresses(config)
+        addresses = _vetting_addresses(config)
         extra_addrs = [a for a in addresses if a not in asked_addrs]
         if extra_addrs:
             views += _from_config(g, config, asked_users, extra_addrs)
             notes.append("addresses " + ", ".join(extra_addrs) + " judged from sshd_config")
-        extra_users = [u for u in _judged_users(g) if u not in asked_users]
+        extra_users = [u for u in _judged_users(g, config) if u not in asked_users]
         if extra_users:
             views += _from_config(g, config, extra_users, addresses)
             notes.append("accounts " + ", ".join(extra_users) + " judged from sshd_config")
@@ -463,18 +489,35 @@ def _configured_key_files(g: Gathered) -> tuple[list[str], list[str]]:
         passwd = g.get(PASSWD)
     except (FactUnavailable, FactFailed) as exc:
         return [], unknown or [f"AuthorizedKeysFile paths unknown: {exc}"]
-    # Match blocks may point AuthorizedKeysFile elsewhere for some vetting addresses.
+    try:
+        return _key_files_from_config(g, config, passwd), unknown
+    except ConfigTooLarge as exc:
+        return [], [*unknown, f"AuthorizedKeysFile paths unknown: {exc}"]
+
+
+def _key_files_from_config(g: Gathered, config: SshdConfig, passwd: list[PasswdEntry]) -> list[str]:
+    """AuthorizedKeysFile for every account from every vetting address.
+
+    Match blocks may point AuthorizedKeysFile elsewhere for some addresses or users. Accounts
+    that meet the same Match User/Group criteria get the same tokens, so each distinct set is
+    worked out once (linear in the accounts, not accounts x addresses x config).
+    """
     addresses = vetting_addresses(config)
+    by_signature: dict[tuple[bool, ...], list[str]] = {}
     paths = []
     for entry in passwd:
         if not entry.home:
             continue
-        tokens: dict[str, None] = {}
-        for addr in addresses:
-            info = ConnectionInfo(user=entry.name, addr=addr, lport=g.context.scan_port)
-            tokens.update(dict.fromkeys(config.effective(info).get("authorizedkeysfile").values))
-        paths += [_expand_key_file(t, entry) for t in tokens if t.lower() != "none"]
-    return paths, unknown
+        signature = config.user_signature(entry.name)
+        tokens = by_signature.get(signature)
+        if tokens is None:
+            found: dict[str, None] = {}
+            for addr in addresses:
+                info = ConnectionInfo(user=entry.name, addr=addr, lport=g.context.scan_port)
+                found.update(dict.fromkeys(config.effective(info).get("authorizedkeysfile").values))
+            tokens = by_signature[signature] = [t for t in found if t.lower() != "none"]
+        paths += [_expand_key_file(t, entry) for t in tokens]
+    return paths
 
 
 @dataclass(frozen=True)
@@ -579,7 +622,10 @@ def _configured_host_keys(g: Gathered) -> tuple[list[str], str | None]:
         return [], f"HostKey paths unknown: {exc}"
     # HostKey is a global keyword: any connection sees the same list.
     info = ConnectionInfo(user="root", addr="10.0.0.1", lport=g.context.scan_port)
-    return list(config.effective(info).get("hostkey").values), None
+    try:
+        return list(config.effective(info).get("hostkey").values), None
+    except ConfigTooLarge as exc:
+        return [], f"HostKey paths unknown: {exc}"
 
 
 HOST_KEYS = Fact(

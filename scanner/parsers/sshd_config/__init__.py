@@ -27,12 +27,13 @@ patterns and address lists), `keywords` (the keyword table and value parsers), `
 
 from scanner.parsers.sshd_config.accounts import user_groups
 from scanner.parsers.sshd_config.config import EffectiveConfig, SshdConfig, parse_sshd_config
-from scanner.parsers.sshd_config.model import ConnectionInfo, Setting, Severity
+from scanner.parsers.sshd_config.model import ConfigTooLarge, ConnectionInfo, Setting, Severity
 from scanner.parsers.sshd_config.patterns import addr_match_list, match_pattern_list
 from scanner.parsers.sshd_config.sshd_t import parse_sshd_t
 from scanner.parsers.sshd_config.vetting import vetting_addresses
 
 __all__ = [
+    "ConfigTooLarge",
     "ConnectionInfo",
     "EffectiveConfig",
     "Setting",

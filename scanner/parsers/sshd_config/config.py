@@ -3,17 +3,71 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from scanner.fs import FileSource
-from scanner.parsers.sshd_config.accounts import user_groups
 from scanner.parsers.sshd_config.defaults import ANY_V4, DEFAULTS
 from scanner.parsers.sshd_config.keywords import KEYWORDS, Merge, canonical_keyword
-from scanner.parsers.sshd_config.model import BadValue, ConnectionInfo, Problem, Setting, Severity
+from scanner.parsers.sshd_config.model import (
+    BadValue,
+    ConfigTooLarge,
+    ConnectionInfo,
+    Problem,
+    Setting,
+    Severity,
+)
 from scanner.parsers.sshd_config.patterns import parse_address
-from scanner.parsers.sshd_config.reader import Parsed, Reader, Store, Walk, match_criteria
+from scanner.parsers.sshd_config.reader import (
+    Parsed,
+    Reader,
+    Store,
+    Walk,
+    criterion_matches,
+    match_criteria,
+)
 from scanner.parsers.sshd_config.tokens import Line
 
 DEFAULT_CONFIG = "/etc/ssh/sshd_config"
+
+# Steps (a Match line judged for a user or an address, a line walked) one SshdConfig may spend
+# on connections; past this, the judgement stops with ConfigTooLarge rather than run on.
+MAX_WORK = 5_000_000
+
+_USER_CRITERIA = ("user", "group")
+
+
+@dataclass(frozen=True)
+class _CompiledMatch:
+    """A Match line's criteria, read once: split into what depends on the user and the rest."""
+
+    always: bool  # "Match all"
+    invalid: bool  # sshd rejects the line: it never matches
+    user: tuple[tuple[str, str], ...]
+    connection: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, parsed: Parsed) -> _CompiledMatch:
+        try:
+            pairs = list(match_criteria(parsed.line.rest))
+        except BadValue:
+            return cls(False, True, (), ())
+        if pairs and pairs[0][0] == "all":
+            return cls(True, False, (), ())
+        user = tuple(p for p in pairs if p[0] in _USER_CRITERIA)
+        return cls(False, False, user, tuple(p for p in pairs if p[0] not in _USER_CRITERIA))
+
+    def without_connection(self) -> bool:
+        return self.always
+
+    def user_matches(self, ci: ConnectionInfo) -> bool:
+        if self.invalid:
+            return False
+        return all(criterion_matches(name, arg, ci) for name, arg in self.user)
+
+    def connection_matches(self, ci: ConnectionInfo) -> bool:
+        if self.invalid:
+            return False
+        return all(criterion_matches(name, arg, ci) for name, arg in self.connection)
 
 
 class EffectiveConfig:
@@ -97,6 +151,18 @@ class SshdConfig:
         self._match_lines = startup.matches
         self.files: list[str] = list(reader.files)
         self.problems: list[str] = [str(p) for p in self.issues]
+        # Why the files were not read to the end (a bound of this scanner), if they were not.
+        self.incomplete: str | None = startup.incomplete
+        # Each distinct Match line, compiled once; a connection is judged by which of them match.
+        self._index = {parsed: i for i, parsed in enumerate(dict.fromkeys(startup.matches))}
+        self._compiled = [_CompiledMatch.of(parsed) for parsed in self._index]
+        self._walk_cost = startup.lines
+        # The image's groups are read only when a Match Group line needs them.
+        self._needs_groups = any(n == "group" for m in self._compiled for n, _ in m.user)
+        self._work = 0
+        self._by_user: dict[tuple[str, tuple[str, ...]], tuple[bool, ...]] = {}
+        self._by_connection: dict[tuple[object, ...], tuple[bool, ...]] = {}
+        self._stores: dict[tuple[bool, ...], Store] = {}
 
     @property
     def rejected(self) -> bool:
@@ -124,22 +190,86 @@ class SshdConfig:
         if problem not in self.issues:
             self.issues.append(problem)
 
+    def groups_of(self, user: str) -> tuple[str, ...]:
+        """A user's groups in the image (passwd and group are indexed once per config)."""
+        return self._reader.accounts.groups(user)
+
+    def _spend(self, steps: int) -> None:
+        self._work += steps
+        if self._work > MAX_WORK:
+            raise ConfigTooLarge(
+                f"judging sshd's Match blocks for every account and address would take more than "
+                f"{MAX_WORK} steps ({len(self._compiled)} distinct Match lines, "
+                f"{self._walk_cost} lines read per pass; a bound of this scanner)"
+            )
+
+    def user_signature(self, user: str, groups: tuple[str, ...] | None = None) -> tuple[bool, ...]:
+        """Which Match lines' User and Group criteria a user meets.
+
+        Two users with the same signature get the same options from every address. Raises
+        ConfigTooLarge past the work bound.
+        """
+        if not groups and self._needs_groups:
+            groups = self.groups_of(user)
+        groups = groups or ()
+        key = (user, groups)
+        found = self._by_user.get(key)
+        if found is None:
+            self._spend(len(self._compiled) + 1)
+            ci = ConnectionInfo(user=user, addr="", groups=groups)
+            found = tuple(m.user_matches(ci) for m in self._compiled)
+            self._by_user[key] = found
+        return found
+
+    def _connection_signature(self, ci: ConnectionInfo) -> tuple[bool, ...]:
+        key = (ci.addr, ci.host, ci.laddr, ci.lport, ci.rdomain)
+        found = self._by_connection.get(key)
+        if found is None:
+            self._spend(len(self._compiled) + 1)
+            found = tuple(m.connection_matches(ci) for m in self._compiled)
+            self._by_connection[key] = found
+        return found
+
     def effective(self, ci: ConnectionInfo) -> EffectiveConfig:
         """The options that apply to a connection (global, then matching Match blocks).
 
-        When `ci.groups` is empty the user's groups are read from the image, as sshd reads them
-        from the system for Match Group.
+        When `ci.groups` is empty and a Match Group line needs them, the user's groups are read
+        from the image, as sshd reads them from the system. Each Match line is judged once per user and once per
+        address, and the files are walked once per distinct outcome; ConfigTooLarge past the
+        work bound.
         """
-        if not ci.groups:
-            ci = dataclasses.replace(ci, groups=user_groups(self._reader.source, ci.user))
+        if not ci.groups and self._needs_groups:
+            ci = dataclasses.replace(ci, groups=self.groups_of(ci.user))
+        users = self.user_signature(ci.user, ci.groups)
+        connections = self._connection_signature(ci)
+        outcome = tuple(u and c for u, c in zip(users, connections, strict=True))
+        matched = self._stores.get(outcome)
+        if matched is None:
+            self._spend(self._walk_cost + 1)
+            matched = self._walk_connection(ci, outcome)
+            self._stores[outcome] = matched
+        return EffectiveConfig(self._global, matched, ci)
+
+    def _walk_connection(self, ci: ConnectionInfo, outcome: tuple[bool, ...]) -> Store:
         matched = Store()
 
         def apply(parsed: Parsed, active: bool) -> None:
             if active:
                 matched.apply(parsed)
 
-        self._reader.walk(self.path, Walk(ci, apply, lambda line, message: None))
-        return EffectiveConfig(self._global, matched, ci)
+        def decide(parsed: Parsed, connection: ConnectionInfo | None) -> bool:
+            index = self._index.get(parsed)
+            if index is None:  # not met at start-up (cannot happen: both passes read alike)
+                compiled = _CompiledMatch.of(parsed)
+                if connection is None:
+                    return compiled.without_connection()
+                return compiled.user_matches(ci) and compiled.connection_matches(ci)
+            if connection is None:
+                return self._compiled[index].without_connection()
+            return outcome[index]
+
+        self._reader.walk(self.path, Walk(ci, apply, lambda line, message: None, decide))
+        return matched
 
     def match_addresses(self) -> list[str]:
         """Every entry of every Match Address / LocalAddress pattern list, in reading order."""

@@ -50,3 +50,7 @@ class Problem:
 
 class BadValue(Exception):
     """A line sshd would reject; the message says why."""
+
+
+class ConfigTooLarge(Exception):
+    """Judging the configuration would take more work than the scanner allows; says why."""

@@ -6,6 +6,7 @@ import functools
 import ipaddress
 import re
 import socket
+from dataclasses import dataclass
 from typing import Final, Literal
 
 # match.c copies each sub-pattern into a 1024-byte buffer; a longer one never matches.
@@ -82,33 +83,82 @@ def parse_cidr(text: str) -> _Network | Literal["inconsistent"] | None:
         return INCONSISTENT  # host bits set
 
 
+@dataclass(frozen=True)
+class AddressList:
+    """An address list parsed once (addrmatch.c), matched against addresses in constant time.
+
+    sshd stops at the first invalid entry (-2) or the first negated entry that matches (-1), so
+    only the entries before the first invalid one can ever count; a negated match among them
+    wins over the invalid entry, and either wins over a positive match.
+    """
+
+    # (version, prefix length) -> network numbers, for the entries before the first invalid one.
+    positive: dict[tuple[int, int], frozenset[int]]
+    negative: dict[tuple[int, int], frozenset[int]]
+    wildcards: tuple[tuple[bool, re.Pattern[str]], ...]  # (negated, pattern) in list order
+    invalid: bool
+
+    def match(self, addr: str | None) -> int:
+        """1 match, 0 none, -1 negated match, -2 invalid list (as addr_match_list)."""
+        if addr is None:
+            return -2 if self.invalid else 0
+        address = parse_address(addr)
+        if address is None:
+            return 0
+        number, bits = int(address), address.max_prefixlen
+        negated = _in_any(self.negative, address.version, number, bits)
+        negated = negated or any(n and r.fullmatch(addr) for n, r in self.wildcards)
+        if negated:
+            return -1
+        if self.invalid:
+            return -2
+        found = _in_any(self.positive, address.version, number, bits)
+        found = found or any(not n and r.fullmatch(addr) for n, r in self.wildcards)
+        return 1 if found else 0
+
+
+def _in_any(
+    networks: dict[tuple[int, int], frozenset[int]], version: int, number: int, bits: int
+) -> bool:
+    return any(
+        number >> (bits - prefix) in members
+        for (family, prefix), members in networks.items()
+        if family == version
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def address_list(patterns: str) -> AddressList:
+    """Parse an address pattern list once; entries after the first invalid one never count."""
+    positive: dict[tuple[int, int], set[int]] = {}
+    negative: dict[tuple[int, int], set[int]] = {}
+    wildcards: list[tuple[bool, re.Pattern[str]]] = []
+    invalid = False
+    for entry in patterns.split(","):
+        negated = entry.startswith("!")
+        body = entry[1:] if negated else entry
+        network = parse_cidr(body) if body else INCONSISTENT
+        if network == INCONSISTENT:
+            invalid = True
+            break
+        if isinstance(network, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            key = (network.version, network.prefixlen)
+            number = int(network.network_address) >> (network.max_prefixlen - network.prefixlen)
+            (negative if negated else positive).setdefault(key, set()).add(number)
+        else:
+            wildcards.append((negated, pattern_regex(body)))
+    return AddressList(
+        {k: frozenset(v) for k, v in positive.items()},
+        {k: frozenset(v) for k, v in negative.items()},
+        tuple(wildcards),
+        invalid,
+    )
+
+
 def addr_match_list(addr: str | None, patterns: str) -> int:
     """addrmatch.c addr_match_list: 1 match, 0 none, -1 negated match, -2 invalid list.
 
     Entries are CIDR networks or, when they do not parse as one, wildcard patterns matched
     against the address text. With `addr` None the list is only checked.
     """
-    address = parse_address(addr) if addr is not None else None
-    if addr is not None and address is None:
-        return 0
-    result = 0
-    for entry in patterns.split(","):
-        negated = entry.startswith("!")
-        body = entry[1:] if negated else entry
-        if not body:
-            return -2
-        network = parse_cidr(body)
-        if network == INCONSISTENT:
-            return -2
-        if addr is None:
-            continue
-        if isinstance(network, ipaddress.IPv4Network | ipaddress.IPv6Network):
-            found = address is not None and address.version == network.version
-            found = found and address in network
-        else:
-            found = match_pattern(addr, body)
-        if found:
-            if negated:
-                return -1
-            result = 1
-    return result
+    return address_list(patterns).match(addr)

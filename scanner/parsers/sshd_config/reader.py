@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import posixpath
 from collections.abc import Callable, Iterator
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from scanner.fs import FileSource, glob, read_text_or_none
-from scanner.parsers.sshd_config.accounts import passwd_entries
+from scanner.parsers.sshd_config.accounts import Accounts
 from scanner.parsers.sshd_config.keywords import KEYWORDS, Context, Keyword, Merge, a2port
 from scanner.parsers.sshd_config.model import BadValue, ConnectionInfo, Setting
 from scanner.parsers.sshd_config.patterns import addr_match_list, match_pattern_list
@@ -18,7 +19,12 @@ from scanner.parsers.sshd_config.tokens import Line, argv_split, split_lines, st
 SSH_DIR = "/etc/ssh"
 
 # servconf.c SERVCONF_MAX_DEPTH: the main file is depth 0, an Include deeper than this is fatal.
+# sshd exits there; we read the rest of the files already open but follow no further Include,
+# which keeps a loop of files including each other linear instead of exponential.
 _MAX_INCLUDE_DEPTH = 16
+# Our own bound on top: files read in one pass over the configuration. sshd has none (a tree of
+# includes 16 deep can name exponentially many), so past this the configuration is not judged.
+MAX_FILE_VISITS = 1000
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,7 @@ def match_criteria(rest: str | None) -> Iterator[tuple[str, str]]:
         raise BadValue("One or more attributes required for Match")
 
 
-def _criterion_matches(name: str, patterns: str, ci: ConnectionInfo) -> bool:
+def criterion_matches(name: str, patterns: str, ci: ConnectionInfo) -> bool:
     """One Match criterion against a connection; an attribute the connection lacks never matches."""
     if name == "user":
         return match_pattern_list(ci.user, patterns) == 1
@@ -112,7 +118,7 @@ def _match_result(rest: str | None, ci: ConnectionInfo | None) -> bool:
     for name, patterns in match_criteria(rest):
         if name == "all":
             return True
-        if ci is None or not _criterion_matches(name, patterns, ci):
+        if ci is None or not criterion_matches(name, patterns, ci):
             result = False  # keep going: later criteria must still be well-formed
     return result
 
@@ -123,6 +129,14 @@ class _Flags(Enum):
     MATCH_ONLY = 2  # SSHCFG_MATCH_ONLY: connection pass, before the file's first Match
 
 
+def _decide(parsed: Parsed, ci: ConnectionInfo | None) -> bool:
+    return _match_result(parsed.line.rest, ci)
+
+
+class _Stop(Exception):
+    """The pass ends here: our bound on files read was hit."""
+
+
 @dataclass
 class Walk:
     """One pass over the configuration: for start-up (ci None) or for a connection."""
@@ -130,8 +144,14 @@ class Walk:
     ci: ConnectionInfo | None
     emit: Callable[[Parsed, bool], None]  # every option line sshd acts on, and whether active
     report: Callable[[Line, str], None]
+    # Whether a Match line matches (ci None: no connection); raises BadValue for a bad line.
+    decide: Callable[[Parsed, ConnectionInfo | None], bool] = _decide
     active: bool = True
     matches: list[Parsed] = dataclasses.field(default_factory=list)  # Match lines, in order
+    lines: int = 0  # lines visited: the cost of one more pass like this one
+    files: int = 0  # files visited
+    incomplete: str | None = None  # why the pass stopped before sshd would have
+    too_deep: bool = False  # an Include went deeper than sshd allows
 
 
 class Reader:
@@ -142,12 +162,17 @@ class Reader:
         self.files: list[str] = []
         self._parsed: dict[str, list[Parsed] | None] = {}
         self._globs: dict[str, list[str]] = {}
-        self._homes: dict[str, str] | None = None
+        self._accounts: Accounts | None = None
+
+    @property
+    def accounts(self) -> Accounts:
+        """The image's passwd and group, indexed on first use."""
+        if self._accounts is None:
+            self._accounts = Accounts(self.source)
+        return self._accounts
 
     def home_of(self, user: str) -> str | None:
-        if self._homes is None:
-            self._homes = {e[0]: e[5] for e in passwd_entries(self.source)}
-        home = self._homes.get(user)
+        home = self.accounts.home(user)
         return "/root" if home is None and user == "root" else home
 
     def parsed(self, path: str) -> list[Parsed] | None:
@@ -173,10 +198,19 @@ class Reader:
     def walk(self, path: str, walk: Walk) -> None:
         flags = _Flags.NORMAL if walk.ci is None else _Flags.MATCH_ONLY
         walk.active = walk.ci is None
-        self._walk_file(path, walk, flags, 0)
+        with contextlib.suppress(_Stop):  # walk.incomplete says why
+            self._walk_file(path, walk, flags, 0)
 
     def _walk_file(self, path: str, walk: Walk, flags: _Flags, depth: int) -> None:
+        walk.files += 1
+        if walk.files > MAX_FILE_VISITS:
+            walk.incomplete = (
+                f"the configuration includes more than {MAX_FILE_VISITS} files in all "
+                "(a bound of this scanner); it was not read to the end"
+            )
+            raise _Stop
         for parsed in self.parsed(path) or ():
+            walk.lines += 1
             flags = self._walk_line(parsed, walk, flags, depth)
 
     def _walk_line(self, parsed: Parsed, walk: Walk, flags: _Flags, depth: int) -> _Flags:
@@ -204,7 +238,7 @@ class Reader:
         walk.matches.append(parsed)
         ci = None if flags is _Flags.NEVER_MATCH else walk.ci
         try:
-            result = _match_result(parsed.line.rest, ci)
+            result = walk.decide(parsed, ci)
         except BadValue as exc:
             walk.report(parsed.line, f"Bad Match condition: {exc}")
             result = False
@@ -212,6 +246,8 @@ class Reader:
         return _Flags.NORMAL if flags is _Flags.MATCH_ONLY else flags
 
     def _walk_include(self, parsed: Parsed, walk: Walk, flags: _Flags, depth: int) -> None:
+        if walk.too_deep:
+            return  # sshd has already exited (fatal)
         for arg in parsed.args:
             if arg == "":
                 walk.report(parsed.line, "keyword Include empty argument")
@@ -226,6 +262,7 @@ class Reader:
             for path in self.expand(pattern):
                 if depth + 1 > _MAX_INCLUDE_DEPTH:
                     walk.report(parsed.line, "Too many recursive configuration includes")
+                    walk.too_deep = True
                     return
                 if self.parsed(path) is None:
                     walk.report(parsed.line, f"cannot read included file {path}")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
+import functools
 import ipaddress
 
 from scanner.parsers.sshd_config.config import SshdConfig
-from scanner.parsers.sshd_config.patterns import (
-    INCONSISTENT,
-    addr_match_list,
-    parse_cidr,
-    pattern_regex,
-)
+from scanner.parsers.sshd_config.model import ConfigTooLarge
+from scanner.parsers.sshd_config.patterns import INCONSISTENT, parse_cidr, pattern_regex
 
 # The address ranges the AWS Marketplace scanner connects from.
 VETTING_NETWORKS = (
@@ -18,6 +16,9 @@ VETTING_NETWORKS = (
     ipaddress.IPv4Network("10.2.0.0/16"),
 )
 _MAX_VETTING_ADDRESSES = 32
+# Each wildcard entry is tried against all 131072 vetting addresses; past this many distinct
+# ones the addresses are not worked out (ConfigTooLarge) rather than guessed.
+MAX_WILDCARD_ENTRIES = 64
 
 
 def vetting_addresses(config: SshdConfig) -> list[str]:
@@ -31,7 +32,13 @@ def vetting_addresses(config: SshdConfig) -> list[str]:
         int(ipaddress.IPv4Address(a))
         for a in ("10.0.0.1", "10.0.255.254", "10.2.0.1", "10.2.255.254")
     }
-    entries = [e.removeprefix("!") for e in config.match_addresses()]
+    entries = list(dict.fromkeys(e.removeprefix("!") for e in config.match_addresses()))
+    wildcards = [e for e in entries if parse_cidr(e) is None]
+    if len(wildcards) > MAX_WILDCARD_ENTRIES:
+        raise ConfigTooLarge(
+            f"Match Address lists hold {len(wildcards)} distinct wildcard entries; the vetting "
+            f"addresses are worked out for at most {MAX_WILDCARD_ENTRIES} (a bound of this scanner)"
+        )
     for entry in entries:
         candidates |= _edges(entry)
     ordered = sorted(candidates)
@@ -58,27 +65,34 @@ def _edges(entry: str) -> set[int]:
     return _wildcard_edges(entry)
 
 
+@functools.cache
+def _vetting_texts() -> tuple[tuple[int, str], ...]:
+    """Every vetting address, as a number and as the text a wildcard is matched against."""
+    return tuple(
+        (address, f"{address >> 24}.{address >> 16 & 255}.{address >> 8 & 255}.{address & 255}")
+        for vetting in VETTING_NETWORKS
+        for address in range(int(vetting.network_address), int(vetting.broadcast_address) + 1)
+    )
+
+
 def _wildcard_edges(pattern: str) -> set[int]:
     """For a wildcard entry ("10.0.*"), the addresses where matching changes, by scanning."""
     edges: set[int] = set()
-    regex = pattern_regex(pattern)
-    for vetting in VETTING_NETWORKS:
-        previous: bool | None = None
-        for address in range(int(vetting.network_address), int(vetting.broadcast_address) + 1):
-            text = f"{address >> 24}.{address >> 16 & 255}.{address >> 8 & 255}.{address & 255}"
-            matched = regex.fullmatch(text) is not None
-            if previous is not None and matched != previous:
-                edges |= {address - 1, address}
-            previous = matched
+    fullmatch = pattern_regex(pattern).fullmatch
+    previous: tuple[int, bool] | None = None
+    for address, text in _vetting_texts():
+        matched = fullmatch(text) is not None
+        # The two ranges are scanned separately: no edge between one's end and the next's start.
+        if previous is not None and previous[0] == address - 1 and matched != previous[1]:
+            edges |= {address - 1, address}
+        previous = (address, matched)
     return edges
 
 
 def _representatives(addresses: list[int], entries: list[str]) -> list[int]:
     """Too many candidates: keep one address per distinct set of matching entries, then fill."""
-    seen: dict[tuple[bool, ...], int] = {}
-    for address in addresses:
-        text = str(ipaddress.IPv4Address(address))
-        signature = tuple(addr_match_list(text, entry) == 1 for entry in entries)
+    seen: dict[frozenset[int], int] = {}
+    for address, signature in zip(addresses, _signatures(addresses, entries), strict=True):
         seen.setdefault(signature, address)
     chosen = set(list(seen.values())[:_MAX_VETTING_ADDRESSES])
     for address in addresses:
@@ -86,3 +100,26 @@ def _representatives(addresses: list[int], entries: list[str]) -> list[int]:
             break
         chosen.add(address)
     return sorted(chosen)
+
+
+def _signatures(addresses: list[int], entries: list[str]) -> list[frozenset[int]]:
+    """For each (sorted) address, the indices of the entries that match it.
+
+    A network claims the addresses inside it by bisection; only wildcards are tried one by one.
+    IPv6 networks and inconsistent entries match no IPv4 address.
+    """
+    hits: list[set[int]] = [set() for _ in addresses]
+    texts = [str(ipaddress.IPv4Address(a)) for a in addresses]
+    for index, entry in enumerate(entries):
+        network = parse_cidr(entry)
+        if isinstance(network, ipaddress.IPv4Network):
+            low = bisect.bisect_left(addresses, int(network.network_address))
+            high = bisect.bisect_right(addresses, int(network.broadcast_address))
+            for position in range(low, high):
+                hits[position].add(index)
+        elif network is None:
+            fullmatch = pattern_regex(entry).fullmatch
+            for position, text in enumerate(texts):
+                if fullmatch(text):
+                    hits[position].add(index)
+    return [frozenset(h) for h in hits]

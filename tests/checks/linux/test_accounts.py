@@ -330,3 +330,23 @@ def test_default_user_cannot_be_judged_for_an_image_without_cloud_init(
 ) -> None:
     outcome = run(default_user, offline_facts({"/etc/passwd": "root:x:0:0::/root:/bin/sh\n"}))
     assert outcome.status is Status.ERROR
+
+
+def test_many_empty_passwords_are_named_briefly_and_counted(offline_facts: OfflineFacts) -> None:
+    users = [f"user{i}::19000::::::" for i in range(5000)]
+    outcome = run(passwords, offline_facts({SHADOW: shadow(*users)}))
+    assert outcome.status is Status.FAIL
+    assert outcome.summary == (
+        "empty password: " + ", ".join(f"user{i}" for i in range(10)) + " and 4990 more"
+    )
+    assert len(outcome.evidence) == 51
+    assert "4950 more" in outcome.evidence[-1].text
+
+
+def test_a_summary_that_names_accounts_survives_redaction(offline_facts: OfflineFacts) -> None:
+    from scanner.redact import redact
+
+    outcome = run(root_password, offline_facts({SHADOW: shadow("root::19000::::::")}))
+    assert redact(outcome.summary) == "root has an empty password: anyone can log in as root"
+    outcome = run(passwords, offline_facts({SHADOW: shadow("admin::19000::::::")}))
+    assert redact(outcome.summary) == "empty password: admin"

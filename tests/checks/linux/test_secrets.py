@@ -5,13 +5,16 @@ from __future__ import annotations
 import pytest
 
 from checks.linux.secrets import aws_credentials, private_keys, shell_history
+from scanner.facts.base import Facts, ProbeOutput
 from scanner.facts.linux.secrets import SECRET_MATCHES
+from scanner.fs import MemoryTree
 from scanner.model import Status
 from tests.factbuilders import (
     LiveFacts,
     OfflineFacts,
     Symlink,
     evidence_text,
+    live_context,
     probe_output,
     run,
     with_evidence,
@@ -308,3 +311,33 @@ def test_private_key_evidence_never_shows_the_key_body(offline_facts: OfflineFac
 def test_own_key_fails_even_beside_bundled_ones(offline_facts: OfflineFacts) -> None:
     tree = {"/root/.ssh/id_rsa": OPENSSH_KEY, f"{SITE_PACKAGES}/x/tests/k.pem": RSA_KEY}
     assert run(private_keys, offline_facts(tree)).status is Status.FAIL
+
+
+# --- a search that did not see everything never passes --------------------------------------
+
+
+def _cut_search(grep: str) -> Facts:
+    output = ProbeOutput(SECRET_MATCHES.name, 0, grep.encode(), b"", truncated=True)
+    return Facts(MemoryTree(), live_context(), {SECRET_MATCHES.name: output})
+
+
+def test_an_incomplete_search_that_found_nothing_is_an_error_naming_the_bound() -> None:
+    for check in (aws_credentials, private_keys):
+        outcome = check.run(_cut_search(""))
+        assert outcome.status is Status.ERROR, check.id
+        assert "incomplete" in outcome.summary and "cut" in outcome.summary
+
+
+def test_an_incomplete_search_that_found_a_key_still_fails() -> None:
+    outcome = private_keys.run(_cut_search("/root/k\x001:-----BEGIN RSA PRIVATE KEY-----\n"))
+    assert outcome.status is Status.FAIL
+    assert any(e.source == "not searched" for e in outcome.evidence)
+
+
+def test_an_aws_file_over_the_read_limit_without_credentials_in_its_start_is_an_error() -> None:
+    copied = MemoryTree()
+    copied.add("/root/.aws/credentials", b"[default]\n", size=9 * 1024**2)
+    output = ProbeOutput(SECRET_MATCHES.name, 0, b"", b"")
+    outcome = aws_credentials.run(Facts(copied, live_context(), {SECRET_MATCHES.name: output}))
+    assert outcome.status is Status.ERROR
+    assert "/root/.aws/credentials" in outcome.summary

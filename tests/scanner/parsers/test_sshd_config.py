@@ -18,6 +18,7 @@ import pytest
 
 from scanner.fs import ImageRoot, MemoryTree
 from scanner.parsers.sshd_config import (
+    ConfigTooLarge,
     ConnectionInfo,
     EffectiveConfig,
     SshdConfig,
@@ -28,6 +29,7 @@ from scanner.parsers.sshd_config import (
     user_groups,
     vetting_addresses,
 )
+from scanner.parsers.sshd_config import config as config_module
 
 MAIN = "/etc/ssh/sshd_config"
 KEYS = (
@@ -441,6 +443,30 @@ def test_include_recursion_stops_at_sshds_depth_limit() -> None:
     ]
 
 
+def test_files_that_include_each_other_stop_at_the_depth_limit_without_blowing_up() -> None:
+    # Four files each including all four: 4**16 include paths if every one were followed.
+    loop = {f"/etc/ssh/d/{i}.conf": "Include /etc/ssh/d/*.conf\n" for i in range(4)}
+    config = parse("Include /etc/ssh/d/*.conf\nPasswordAuthentication no\n", **loop)
+    assert config.rejected
+    assert config.problems == [
+        "/etc/ssh/d/0.conf:1: error: Too many recursive configuration includes"
+    ]
+    assert config.incomplete is None
+    # sshd exits there; the lines after the include are still read for the rest of the verdict.
+    assert value(config, "passwordauthentication") == "no"
+
+
+def test_an_include_tree_past_the_file_bound_is_incomplete_not_judged() -> None:
+    files = {
+        f"/etc/ssh/l{level}/{name}.conf": f"Include /etc/ssh/l{level + 1}/*.conf\n"
+        for level in range(12)
+        for name in ("a", "b")
+    }
+    config = parse("Include /etc/ssh/l0/*.conf\n", **files)
+    assert config.incomplete is not None
+    assert "more than 1000 files" in config.incomplete
+
+
 def test_a_chain_of_sixteen_includes_is_accepted_and_seventeen_is_not() -> None:
     def chain(length: int) -> SshdConfig:
         files = {f"/etc/ssh/f{i}": f"Include /etc/ssh/f{i + 1}\n" for i in range(1, length)}
@@ -718,7 +744,15 @@ class Case:
     files: dict[str, str] | None = None  # name in the temporary directory -> contents
 
 
+_MANY_NETWORKS = ",".join(f"10.2.{i}.0/24" for i in range(256))
+
 CASES = [
+    Case(
+        "match-address-hundreds-of-networks",
+        f"Match Address {_MANY_NETWORKS},192.0.2.*\n PasswordAuthentication no\n"
+        "Match Address !10.0.200.0/24,10.0.0.0/16\n PermitRootLogin no\n"
+        "Match Address 10.0.0.1/32,fe80::/10,10.2.255.0/24\n KbdInteractiveAuthentication no\n",
+    ),
     Case("empty-config-gives-defaults", ""),
     Case(
         "duplicates-first-wins",
@@ -1028,3 +1062,79 @@ def test_sshd_prints_without_password_for_prohibit_password(sshd: Sshd, tmp_path
     )
     output = sshd.dump(config_path, "root", "10.0.0.1").stdout
     assert "permitrootlogin without-password" in output.splitlines()
+
+
+# --------------------------------------------------------------------------------------------
+# Work bounded by the guest data: each Match line, address list and account is read once
+
+
+@pytest.mark.parametrize(
+    ("addr", "patterns", "expected"),
+    [
+        ("10.0.0.5", "!10.0.0.0/24,10.0.0.0/x/", -1),  # a negated match before the bad entry
+        ("10.0.0.5", "10.0.0.0/8,10.0.0.1/8", -2),  # a positive match does not hide it
+        ("10.0.0.5", "10.0.0.1/8,!10.0.0.0/24", -2),  # nothing after a bad entry counts
+        ("10.0.0.5", "10.0.0.0/8,!10.0.0.5", -1),
+        ("10.0.0.5", "10.0.*,!10.1.0.0/16", 1),
+        ("10.0.0.5", "!10.0.0.?,10.0.0.0/8", -1),
+        ("::1", "10.0.0.0/8,::/0", 1),
+        ("10.0.0.5", "::/0", 0),
+        ("not-an-address", "10.0.0.0/8", 0),
+        (None, "10.0.0.0/8,!10.1.0.0/16", 0),
+        (None, "10.0.0.0/8,", -2),
+    ],
+)
+def test_address_lists_are_parsed_once_and_keep_sshds_order_rules(
+    addr: str | None, patterns: str, expected: int
+) -> None:
+    assert addr_match_list(addr, patterns) == expected
+
+
+def test_a_match_address_line_of_thousands_of_networks_is_matched_per_address() -> None:
+    networks = ",".join(f"10.{i >> 8}.{i & 255}.0/24" for i in range(4000))
+    config = parse(f"Match Address {networks}\n  PasswordAuthentication no\n")
+    assert value(config, "passwordauthentication", addr="10.2.7.9") == "no"
+    assert value(config, "passwordauthentication", addr="10.20.7.9") == "yes"
+    assert len(vetting_addresses(config)) == 32
+
+
+def test_too_many_wildcard_address_entries_are_refused_not_guessed() -> None:
+    wildcards = ",".join(f"10.{i % 256}.{i // 256}.*" for i in range(100))
+    config = parse(f"Match Address {wildcards}\n  PasswordAuthentication no\n")
+    with pytest.raises(ConfigTooLarge, match="wildcard"):
+        vetting_addresses(config)
+
+
+def test_accounts_treated_alike_share_a_signature_and_one_walk() -> None:
+    passwd = "".join(f"u{i}:x:{i}:{i}::/home/u{i}:/bin/sh\n" for i in range(5000))
+    config = parse(
+        "Match User u4999\n  PasswordAuthentication no\nMatch Group wheel\n  PermitRootLogin no\n",
+        **{"/etc/passwd": passwd, "/etc/group": "wheel:x:10:u7\n"},
+    )
+    assert config.user_signature("u1") == config.user_signature("u2") == (False, False)
+    assert config.user_signature("u4999") == (True, False)
+    assert config.user_signature("u7") == (False, True)
+    for user in ("u1", "u2", "u3"):
+        assert value(config, "passwordauthentication", user=user) == "yes"
+    assert value(config, "passwordauthentication", user="u4999") == "no"
+    assert value(config, "permitrootlogin", user="u7") == "no"
+    assert config.groups_of("u7") == ("wheel",)  # no group 7: the supplementary one only
+
+
+def test_judging_past_the_work_bound_raises_instead_of_running_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(config_module, "MAX_WORK", 50)
+    blocks = "".join(f"Match User u{i}\n  PasswordAuthentication no\n" for i in range(20))
+    config = parse(blocks)
+    with pytest.raises(ConfigTooLarge, match="Match lines"):
+        for i in range(20):
+            effective(config, user=f"u{i}")
+
+
+def test_user_groups_reads_as_getgrgid_and_the_member_lists_do() -> None:
+    tree = MemoryTree()
+    tree.add("/etc/passwd", b"bob:x:5:100::/home/bob:/bin/sh\nbob:x:6:200::/x:/bin/sh\n")
+    tree.add("/etc/group", b"users:x:100:\nalso100:x:100:\nops:x:300:bob,bob\ndev:x:400:al,bob\n")
+    assert user_groups(tree, "bob") == ("users", "ops", "dev")
+    assert user_groups(tree, "nobody") == ()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from scanner.facts.base import Facts
+from scanner.cancel import Cancel, ScanInterrupted
+from scanner.facts.base import FactFailed, Facts, ProbeOutput
 from scanner.facts.linux.secrets import (
     AWS_FILES,
     HISTORIES,
@@ -15,14 +17,22 @@ from scanner.facts.linux.secrets import (
     SECRET_MATCHES,
     HistoryFile,
     SecretMatch,
+    SecretSearch,
     TextFile,
     classify,
     is_bundled,
     search_files,
 )
-from scanner.fs import MemoryTree
+from scanner.fs import ImageRoot, MemoryTree, WalkBounds
 from scanner.redact import redact
-from tests.factbuilders import LiveFacts, OfflineFacts, Symlink, live_context, write_tree
+from tests.factbuilders import (
+    LiveFacts,
+    OfflineFacts,
+    Symlink,
+    live_context,
+    offline_context,
+    write_tree,
+)
 
 KEY_ID = "AKIAZ7QWERTY5LKJH4GF"
 SECRET = "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"
@@ -163,9 +173,11 @@ def test_search_files_ignores_symlinked_files_in_an_image(tmp_path: Path) -> Non
 
 def test_secret_matches_offline_search_the_image(offline_facts: OfflineFacts) -> None:
     facts = offline_facts({"/home/u/.ssh/id_rsa": "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n"})
-    assert [(m.path, m.line_number, m.kind) for m in facts.get(SECRET_MATCHES)] == [
+    search = facts.get(SECRET_MATCHES)
+    assert [(m.path, m.line_number, m.kind) for m in search.matches] == [
         ("/home/u/.ssh/id_rsa", 1, "private-key")
     ]
+    assert search.incomplete == ()
 
 
 # --- the live grep --------------------------------------------------------------------------
@@ -177,7 +189,7 @@ def test_secret_matches_live_parse_the_grep_records(live_facts: LiveFacts) -> No
         "/etc/pki/k.pem\x001:-----BEGIN EC PRIVATE KEY-----\n"
         f"/srv/url.txt\x003:http://x:8080/?k={KEY_ID}\n"
     )
-    matches = live_facts(outputs={SECRET_MATCHES: grep}).get(SECRET_MATCHES)
+    matches = live_facts(outputs={SECRET_MATCHES: grep}).get(SECRET_MATCHES).matches
     assert [(m.path, m.line_number, m.kind, m.text) for m in matches] == [
         ("/opt/a.ini", 2, "aws-access-key-id", f"key = {KEY_ID}"),
         ("/etc/pki/k.pem", 1, "private-key", "-----BEGIN EC PRIVATE KEY-----"),
@@ -189,7 +201,55 @@ def test_secret_matches_live_ignore_records_that_are_not_grep_output(
     live_facts: LiveFacts,
 ) -> None:
     grep = f"grep: /opt/x: Permission denied\n/opt/a\x00notanumber:{KEY_ID}\n"
-    assert live_facts(outputs={SECRET_MATCHES: grep}).get(SECRET_MATCHES) == ()
+    assert live_facts(outputs={SECRET_MATCHES: grep}).get(SECRET_MATCHES) == SecretSearch(())
+
+
+def test_secret_matches_live_say_when_the_grep_output_was_cut() -> None:
+    output = ProbeOutput(SECRET_MATCHES.name, 0, f"/opt/a\x001:{KEY_ID}\n".encode(), b"", True)
+    facts = Facts(MemoryTree(), live_context(), {SECRET_MATCHES.name: output})
+    search = facts.get(SECRET_MATCHES)
+    assert len(search.matches) == 1
+    assert search.incomplete and "cut" in search.incomplete[0]
+
+
+# --- bounds of the offline search -----------------------------------------------------------
+
+
+def test_search_files_stops_descending_at_the_depth_bound_and_says_so(tmp_path: Path) -> None:
+    deep = tmp_path / "opt" / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    (deep / "k.txt").write_text(KEY_ID)
+    (tmp_path / "opt" / "top.txt").write_text(KEY_ID)
+    bounds = WalkBounds(max_depth=2)
+    found = search_files(ImageRoot(tmp_path), ("/opt",), bounds)
+    assert [m.path for m in found] == ["/opt/top.txt"]
+    assert bounds.too_deep == 1 and "/opt/a/b/c" in bounds.hit[0]
+
+
+def test_search_files_stops_at_the_entry_bound_and_says_so(tmp_path: Path) -> None:
+    for n in range(20):
+        (tmp_path / "opt").mkdir(exist_ok=True)
+        (tmp_path / "opt" / f"f{n:02}").write_text("x")
+    bounds = WalkBounds(max_entries=5)
+    search_files(ImageRoot(tmp_path), ("/opt", "/srv"), bounds)
+    assert bounds.exhausted and "stopped after 5 entries" in bounds.hit[0]
+
+
+def test_search_files_counts_unreadable_copies_as_not_searched() -> None:
+    tree = _tree({"/opt/a": "x"})
+    tree.refuse("/opt/b", "two different copies")
+    bounds = WalkBounds()
+    search_files(tree, ("/opt",), bounds)
+    assert bounds.unreadable == 1 and "/opt/b" in bounds.hit[0]
+
+
+def test_a_cancelled_scan_stops_the_search(tmp_path: Path) -> None:
+    (tmp_path / "opt").mkdir()
+    (tmp_path / "opt" / "a").write_text("x")
+    cancel = Cancel()
+    cancel.set("SIGTERM")
+    with pytest.raises(ScanInterrupted):
+        search_files(ImageRoot(tmp_path), ("/opt",), WalkBounds(cancel=cancel))
 
 
 # --- HISTORIES and AWS_FILES ----------------------------------------------------------------
@@ -211,6 +271,35 @@ def test_histories_report_each_file_once_with_size_and_lines(offline_facts: Offl
         HistoryFile("/home/u/.viminfo", 2, 1),
         HistoryFile("/root/.bash_history", 7, 2),
     )
+
+
+def test_a_giant_history_is_judged_from_its_size_and_first_bytes(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {"/root/.bash_history": "ls\n"})
+    os.truncate(tmp_path / "root" / ".bash_history", 5 * 1024**3)
+    (history,) = Facts(root, offline_context()).get(HISTORIES)
+    assert history.size == 5 * 1024**3
+    assert history.lines == 1 and not history.lines_complete
+
+
+def test_a_fifo_named_like_a_history_is_not_opened(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    os.mkfifo(tmp_path / "root" / ".bash_history")
+    assert Facts(ImageRoot(tmp_path), offline_context()).get(HISTORIES) == ()
+
+
+def test_a_history_copy_of_unknown_size_and_no_content_is_not_judged() -> None:
+    copied = MemoryTree()
+    copied.add("/root/.bash_history", b"", truncated=True)
+    with pytest.raises(FactFailed, match="could not be measured"):
+        Facts(copied, live_context()).get(HISTORIES)
+
+
+def test_an_aws_file_over_the_read_limit_is_marked_incomplete(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {"/root/.aws/credentials": "[default]\n"})
+    os.truncate(tmp_path / "root" / ".aws" / "credentials", 3 * 1024**3)
+    (file,) = Facts(root, offline_context()).get(AWS_FILES)
+    assert not file.complete and file.size == 3 * 1024**3
+    assert file.text.startswith("[default]") and len(file.text) <= 1024 * 1024
 
 
 def test_histories_live_use_the_full_size_of_a_truncated_copy() -> None:

@@ -268,13 +268,13 @@ def test_sshd_effective_offline_judges_root_and_the_cloud_init_user_at_every_vet
         {
             **OPENSSH_SERVER,
             "/etc/passwd": PASSWD,
-            SSHD_CONFIG: "PasswordAuthentication no\n",
+            SSHD_CONFIG: "PasswordAuthentication no\nMatch User alice\n  X11Forwarding no\n",
             "/etc/cloud/cloud.cfg": "system_info:\n  default_user:\n    name: admin\n",
         }
     )
     labels = {(v.user, v.addr) for v in facts.get(SSHD_EFFECTIVE).views}
     corners = ("10.0.0.1", "10.0.255.254", "10.2.0.1", "10.2.255.254")
-    # alice has a shell: a Match User block for her would let a password in too.
+    # alice has a shell and a Match User block of her own: it could let a password in too.
     assert labels == {(u, a) for u in ("root", "admin", "alice") for a in corners}
 
 
@@ -284,7 +284,34 @@ def test_sshd_effective_offline_assumes_ec2_user_without_cloud_init(
     facts = offline_facts(
         {**OPENSSH_SERVER, "/etc/passwd": PASSWD, SSHD_CONFIG: "PasswordAuthentication no\n"}
     )
-    assert {v.user for v in facts.get(SSHD_EFFECTIVE).views} == {"root", "alice"} | {"ec2-user"}
+    # alice is treated as root is (no Match block tells them apart): root's views stand for her.
+    assert {v.user for v in facts.get(SSHD_EFFECTIVE).views} == {"root", "ec2-user"}
+
+
+def test_sshd_effective_offline_judges_one_account_per_distinct_match_treatment(
+    offline_facts: OfflineFacts,
+) -> None:
+    many = "".join(f"u{i}:x:{2000 + i}:{2000 + i}::/home/u{i}:/bin/bash\n" for i in range(3000))
+    config = (
+        "PasswordAuthentication no\n"
+        "Match User u2999\n  PasswordAuthentication yes\n"
+        "Match Group staff\n  PermitRootLogin yes\n"
+    )
+    facts = offline_facts(
+        {
+            **OPENSSH_SERVER,
+            "/etc/passwd": PASSWD + many,
+            "/etc/group": "staff:x:50:u17,u18\n",
+            SSHD_CONFIG: config,
+        }
+    )
+    views = facts.get(SSHD_EFFECTIVE).views
+    # Every account is judged, however far down passwd; accounts treated alike share one.
+    assert {v.user for v in views} == {"root", "ec2-user", "u17", "u2999"}
+    assert {v.get("passwordauthentication").values for v in views if v.user == "u2999"} == {
+        ("yes",)
+    }
+    assert {v.get("permitrootlogin").values for v in views if v.user == "u17"} == {("yes",)}
 
 
 @pytest.mark.parametrize(
