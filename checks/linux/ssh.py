@@ -297,7 +297,8 @@ def authorized_keys(facts: Facts) -> Outcome:
     own = (facts.context.scanner_public_key or "").split()[:2]
     baked = [k for k in found.keys if [k.key_type, k.blob] != own]
     excluded = len(found.keys) - len(baked)
-    note = f"; ignored the key amiscan logged in with ({excluded} entry)" if excluded else ""
+    entries = "1 entry" if excluded == 1 else f"{excluded} entries"
+    note = f"; ignored the key amiscan logged in with ({entries})" if excluded else ""
     unexamined = [line("not examined", why) for why in found.unexamined]
     if baked:
         evidence = tuple(

@@ -44,5 +44,7 @@ class HostKeyError(TransportError):
     """The host key did not match the pinned or known one."""
 
 
-# Stdout beyond this is dropped: the script bounds every probe, so only a runaway gets here.
-MAX_SCRIPT_OUTPUT = 256 * 1024 * 1024
+# Stdout beyond this is dropped: the script bounds every probe (4 MiB) and copied file (1 MiB), so
+# a real host sends a few MiB and only a runaway or hostile guest gets here. Judging what was
+# read costs about three times this in memory.
+MAX_SCRIPT_OUTPUT = 64 * 1024 * 1024

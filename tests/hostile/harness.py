@@ -7,6 +7,7 @@ instead of swapping the machine, and an endless wait fails the test instead of h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -14,11 +15,12 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 REPO = Path(__file__).resolve().parents[2]
 # Generous for a scan of a small tree, far below what loading a multi-GiB file would need.
@@ -39,7 +41,7 @@ class Run:
     stderr: bytes
     seconds: float
     killed: bool
-    # Peak resident set of the child, in KiB (from the kernel's rusage of reaped children).
+    # Peak resident set of the child, in KiB (its own rusage, from os.wait4).
     peak_rss_kib: int
     workdir: Path
     reports: dict[str, Path] = field(default_factory=dict)
@@ -96,7 +98,6 @@ def run_amiscan(
         filter(None, [str(REPO), environment.get("PYTHONPATH", "")])
     )
     command = [sys.executable, "-m", "scanner", *args, *flags]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.monotonic()
     process = subprocess.Popen(
         command,
@@ -108,20 +109,74 @@ def run_amiscan(
         preexec_fn=lambda: _limit_memory(memory_bytes),
         start_new_session=True,
     )
-    killed = False
-    try:
-        stdout, stderr = process.communicate(stdin, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        killed = True
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
+    streams = _drain(process, stdin)
+    status, usage, killed = _reap(process.pid, started + timeout_s)
+    for reader in streams.threads:
+        reader.join()
     seconds = time.monotonic() - started
-    # ru_maxrss of children is the largest of any reaped child: exact when this run is the
-    # largest so far, a lower bound otherwise (good enough to show a bounded read stays small).
-    peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
+    returncode = os.waitstatus_to_exitcode(status)
+    process.returncode = returncode  # reaped here, not by Popen
     return Run(
-        tuple(args), process.returncode, stdout, stderr, seconds, killed, peak, workdir, paths
+        tuple(args),
+        returncode,
+        b"".join(streams.stdout),
+        b"".join(streams.stderr),
+        seconds,
+        killed,
+        usage.ru_maxrss,
+        workdir,
+        paths,
     )
+
+
+@dataclass
+class _Streams:
+    stdout: list[bytes]
+    stderr: list[bytes]
+    threads: list[threading.Thread]
+
+
+def _drain(process: subprocess.Popen[bytes], stdin: bytes | None) -> _Streams:
+    """Read both pipes (and feed stdin) in threads, so a chatty child never blocks on a pipe."""
+    streams = _Streams([], [], [])
+
+    def read(pipe: IO[bytes] | None, into: list[bytes]) -> None:
+        if pipe is not None:
+            into.append(pipe.read())
+            pipe.close()
+
+    def write(pipe: IO[bytes] | None) -> None:
+        if pipe is not None:
+            with contextlib.suppress(BrokenPipeError):
+                pipe.write(stdin or b"")
+            pipe.close()
+
+    jobs = [(read, (process.stdout, streams.stdout)), (read, (process.stderr, streams.stderr))]
+    if stdin is not None:
+        jobs.append((write, (process.stdin,)))  # type: ignore[arg-type]
+    for target, job_args in jobs:
+        thread = threading.Thread(target=target, args=job_args, daemon=True)
+        thread.start()
+        streams.threads.append(thread)
+    return streams
+
+
+def _reap(pid: int, deadline: float) -> tuple[int, resource.struct_rusage, bool]:
+    """Wait for the child until `deadline`, SIGKILL its process group after; its own rusage.
+
+    os.wait4 gives this child's peak memory exactly (RUSAGE_CHILDREN would mix in every child
+    this test process ever reaped).
+    """
+    while True:
+        reaped, status, usage = os.wait4(pid, os.WNOHANG)
+        if reaped:
+            return status, usage, False
+        if time.monotonic() >= deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            _, status, usage = os.wait4(pid, 0)
+            return status, usage, True
+        time.sleep(0.02)
 
 
 def assert_failed_cleanly(run: Run, code: int, *, reports: bool = True) -> None:

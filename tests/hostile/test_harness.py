@@ -51,3 +51,13 @@ def test_a_missing_report_is_caught(tmp_path: Path) -> None:
     run = Run(("x",), 3, b"", b"", 0.1, False, 0, tmp_path, {"json": tmp_path / "r.json"})
     with pytest.raises(AssertionError, match="json report was not written"):
         assert_failed_cleanly(run, 3)
+
+
+def test_peak_memory_is_the_childs_own_not_the_largest_child_so_far(tmp_path: Path) -> None:
+    hog = tmp_path / "hog"
+    hog.mkdir()
+    (hog / "sitecustomize.py").write_text("block = bytearray(300 * 1024 * 1024)\n")
+    big = run_amiscan(["checks"], tmp_path / "big", env={**os.environ, "PYTHONPATH": str(hog)})
+    small = run_amiscan(["checks"], tmp_path / "small", reports=())
+    assert big.peak_rss_kib > 300 * 1024
+    assert small.peak_rss_kib < 200 * 1024

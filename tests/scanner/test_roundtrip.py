@@ -17,7 +17,7 @@ def _result(**fields: bool) -> CommandResult:
     [
         (_result(), True, None),
         (_result(timed_out=True), False, "did not finish within 10s"),
-        (_result(truncated=True), True, "passed the 256 MiB limit and was cut off"),
+        (_result(truncated=True), True, "passed the 64 MiB limit and was cut off"),
         (_result(), False, "stopped early: connection reset"),
     ],
     ids=["finished", "timed-out", "cut-at-the-output-limit", "stopped-early"],
