@@ -24,9 +24,10 @@ from rich.table import Table
 from scanner import __version__
 from scanner.aws.errors import AwsError
 from scanner.baseline import Baseline, BaselineError, compare_with_baseline, load_baseline
+from scanner.cancel import Cancel, signals_cancel
 from scanner.config import Config, ConfigError, load_config
 from scanner.model import Platform, Report, Severity, Verdict
-from scanner.orchestrate import scan_all
+from scanner.orchestrate import Outcome, scan_all
 from scanner.registry import Check, RegistryError, load_checks, select_checks
 from scanner.targets import ScanOptions, Target, TargetError, resolve_target
 from scanner.targets.winrm import WinRMSettings
@@ -68,6 +69,12 @@ class DefaultToScan(click.Group):
         line and exit 3 (-vv logs the traceback). Exit 1 would claim the image fails."""
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Before or after the scan proper (which handles its own signals): nothing was left
+            # half done, but nothing was judged either. click would say "Aborted!" and exit 1,
+            # the code that means the image fails.
+            echo_err("amiscan: interrupted")
+            sys.exit(EXIT_INCOMPLETE)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:  # the last line of defence: a bug, not a traceback
@@ -389,19 +396,41 @@ def scan_command(
                 "amiscan: interrupted; cleaning up what the scan created…", err=True
             ),
         )
+    # The scans are over and cleaned up: a signal now must not cut a report in half. The first
+    # one is noted and the reports are finished; a second exits at once.
+    with signals_cancel(
+        Cancel(),
+        on_signal=lambda: echo_err("amiscan: interrupted; finishing the reports first…"),
+    ):
+        outputs = {
+            "html": None if no_html else html_path,
+            "json": json_path,
+            "junit": junit_path,
+            "sarif": sarif_path,
+            "markdown": markdown_path,
+        }
+        codes = _write_all(outcomes, config, baseline, options, console, verbose, outputs)
+    sys.exit(combined_exit_code(codes))
+
+
+def _write_all(
+    outcomes: list[Outcome],
+    config: Config,
+    baseline: Baseline | None,
+    options: ScanOptions,
+    console: Console,
+    verbose: int,
+    outputs: dict[str, str | None],
+) -> list[int]:
+    """Judge each target's report against the config and baseline, write it (each target's
+    files suffixed with its id when there are several), and print it; the exit codes."""
     codes = []
     for outcome in outcomes:
         report = judge_against(outcome.report, config, baseline, options.fail_on)
         suffix = _target_suffix(report.target.id) if len(outcomes) > 1 else ""
         render_failed = write_reports(
             report,
-            {
-                "html": None if no_html else _with_suffix(html_path, suffix),
-                "json": _with_suffix(json_path, suffix),
-                "junit": _with_suffix(junit_path, suffix),
-                "sarif": _with_suffix(sarif_path, suffix),
-                "markdown": _with_suffix(markdown_path, suffix),
-            },
+            {kind: _with_suffix(path, suffix) for kind, path in outputs.items()},
             optional=_default_html(click.get_current_context()),
         )
         print_summary(console, report, verbose=verbose > 0)
@@ -414,7 +443,7 @@ def scan_command(
         codes.append(EXIT_USAGE if outcome.usage_error else exit_code(report))
         if render_failed:
             codes.append(EXIT_INCOMPLETE)
-    sys.exit(combined_exit_code(codes))
+    return codes
 
 
 def combined_exit_code(codes: list[int]) -> int:

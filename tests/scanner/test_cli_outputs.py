@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,62 @@ def test_an_internal_error_is_one_line_and_exit_3_never_a_traceback(tmp_path: Pa
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr and "\x1b" not in result.stderr
     assert result.stderr.startswith("amiscan: internal error: KeyError:"), result.stderr
+
+
+def _run_with_shim(tmp_path: Path, shim_code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    image = tmp_path / "image"
+    build_compliant(image)
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(shim_code)
+    work = tmp_path / "work"
+    work.mkdir()
+    return subprocess.run(
+        [sys.executable, "-m", "scanner", f"dir:{image}", *args],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(shim)},
+    )
+
+
+def test_an_interrupt_before_the_scan_is_exit_3_not_the_image_fails_code(tmp_path: Path) -> None:
+    result = _run_with_shim(
+        tmp_path,
+        "import scanner.config\n"
+        "def interrupted(*args, **kwargs):\n"
+        "    raise KeyboardInterrupt\n"
+        "scanner.config.load_config = interrupted\n",
+        "--no-html",
+    )
+    assert result.returncode == 3, result.stderr
+    assert result.stderr == "amiscan: interrupted\n"
+
+
+def test_a_signal_while_the_reports_are_written_does_not_cut_them_short(tmp_path: Path) -> None:
+    # SIGTERM arrives while the JSON report is being rendered (the first format written).
+    result = _run_with_shim(
+        tmp_path,
+        "import os, signal\n"
+        "import reports.json_report as j\n"
+        "original = j.dumps\n"
+        "def signalled(report):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return original(report)\n"
+        "j.dumps = signalled\n",
+        "--no-html",
+        "--json",
+        "r.json",
+        "--junit",
+        "r.xml",
+        "--sarif",
+        "r.sarif",
+    )
+    work = tmp_path / "work"
+    assert "finishing the reports first" in result.stderr, result.stderr
+    assert result.returncode == 0, result.stderr
+    for name in ("r.json", "r.xml", "r.sarif"):
+        assert (work / name).is_file(), name
+    assert json.loads((work / "r.json").read_text())["verdict"] == "pass"
