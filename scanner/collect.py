@@ -9,8 +9,6 @@ non-UTF-8 output can neither forge a marker nor break the parser.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import posixpath
 import re
 import secrets
@@ -21,6 +19,15 @@ from typing import Any
 
 from scanner.facts.base import Fact, ProbeOutput
 from scanner.fs import MemoryTree
+from scanner.records import (
+    RecordError,
+    claim_probe,
+    read_records,
+    repeated_session_record,
+    spoil_probe,
+)
+from scanner.records import count_field as _count
+from scanner.records import decode_field as _decode
 
 # Each probe's stdout (and each copied file) is cut at this size; the check says so if it matters.
 OUTPUT_LIMIT = 4 * 1024 * 1024
@@ -275,45 +282,6 @@ class CollectionError(Exception):
     """The script's output could not be understood at all."""
 
 
-class RecordError(ValueError):
-    """One record of the collection output is malformed."""
-
-
-def _decode(value: str, encoding: str) -> bytes:
-    if value == "-":
-        return b""
-    try:
-        if encoding == "hex":
-            return binascii.unhexlify(value)
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise RecordError(f"undecodable field: {exc}") from exc
-
-
-def _count(value: str, what: str) -> int:
-    if not value.isdigit() or len(value) > 18:
-        raise RecordError(f"{what} {value[:40]!r} is not a number")
-    return int(value)
-
-
-def _records(stdout: bytes, marker: str) -> tuple[list[list[str]], int, int]:
-    """The marker records up to the first END, how many ENDs, and how many records follow it."""
-    prefix = marker + " "
-    records: list[list[str]] = []
-    ends = after = 0
-    for line in stdout.decode("ascii", errors="replace").splitlines():
-        if not line.startswith(prefix):
-            continue
-        fields = line[len(prefix) :].split(" ")
-        if fields == ["END"]:
-            ends += 1
-        elif ends:
-            after += 1
-        else:
-            records.append(fields)
-    return records, ends, after
-
-
 def parse_output(stdout: bytes, marker: str) -> Collected:
     """Turn the script's stdout into probe outputs, copied files and session facts.
 
@@ -322,10 +290,9 @@ def parse_output(stdout: bytes, marker: str) -> Collected:
     or a second END marks the stream forged); a malformed record marks only its own probe or file.
     """
     collected = Collected()
-    records, ends, collected.ignored_after_end = _records(stdout, marker)
-    collected.complete = ends > 0
-    if ends > 1:
-        collected.forged = f"the collection output holds {ends} END records (forged output?)"
+    stream = read_records(stdout, marker)
+    records, collected.ignored_after_end = stream.records, stream.ignored_after_end
+    collected.complete, collected.forged = stream.complete, stream.forged
     # The encoding record comes before any probe, but read it first to be order-proof.
     encoding = "b64"
     encodings = [r for r in records if r[:2] == ["ENV", "encoding"]]
@@ -349,10 +316,7 @@ def parse_output(stdout: bytes, marker: str) -> Collected:
 def _blame(collected: Collected, kind: str, args: list[str], reason: str) -> None:
     """A malformed record spoils what it was about, and nothing else."""
     if kind == "PROBE" and args and _SAFE_NAME.match(args[0]):
-        collected.outputs.pop(args[0], None)
-        collected.probe_errors[args[0]] = (
-            f"its record in the collection output is malformed ({reason})"
-        )
+        spoil_probe(collected, args[0], reason)
     elif kind in ("PROBE", "ENV", "ROOT", "NOSUDO"):
         # A probe record whose name is unreadable leaves that probe without output (its fact
         # errors as unreached); a damaged session record leaves that session fact unknown.
@@ -369,10 +333,10 @@ def _apply_record(
 ) -> None:
     if kind in ("ENV", "ROOT", "NOSUDO"):
         key = kind + (" " + args[0] if kind == "ENV" and args else "")
-        if key in seen:
-            collected.forged = f"the collection output repeats the {key} record (forged output?)"
+        repeated = repeated_session_record(seen, key)
+        if repeated:
+            collected.forged = repeated
             return
-        seen.add(key)
     if kind == "ENV" and len(args) == 2:
         value = _decode(args[1], encoding) if args[0] != "encoding" else _decode(args[1], "b64")
         collected.env[args[0]] = value.decode("utf-8", errors="replace")
@@ -380,11 +344,7 @@ def _apply_record(
         name, rc, timed_out, privileged, size, out, err = args
         if not _SAFE_NAME.match(name):
             raise RecordError("the probe name is not a name")
-        if name in collected.outputs or name in collected.probe_errors:
-            collected.outputs.pop(name, None)
-            collected.probe_errors[name] = (
-                "the collection output holds two records for this probe (forged output?)"
-            )
+        if not claim_probe(collected, name):
             return
         stdout = _decode(out, encoding)
         collected.outputs[name] = ProbeOutput(

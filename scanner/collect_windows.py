@@ -12,12 +12,15 @@ Records (one line each, fields separated by one space, `-` for an empty field):
     <marker> ENV <key> <b64 value>
     <marker> PROBE <name> <ok|error|timeout> <elapsed ms> <output bytes> <b64 output> <b64 error>
     <marker> END
+
+The stream is read by the rules of `scanner.records`, as the Linux one is: nothing after END
+counts, nothing is overridden by a later record, and a malformed record spoils only its probe.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
+import dataclasses
 import re
 import secrets
 from collections.abc import Iterable
@@ -26,6 +29,15 @@ from typing import Any
 
 from scanner.collect import OUTPUT_LIMIT, Collected, CollectionError
 from scanner.facts.base import Fact, ProbeOutput
+from scanner.records import (
+    RecordError,
+    claim_probe,
+    count_field,
+    decode_field,
+    read_records,
+    repeated_session_record,
+    spoil_probe,
+)
 
 __all__ = [
     "ERROR_LIMIT",
@@ -41,6 +53,8 @@ ERROR_LIMIT = 65536
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 # Exit status a timed-out probe is given, as `timeout(1)` does on Linux.
 TIMEOUT_RC = 124
+# What each probe status of a record means as an exit status.
+_STATUS_RC = {"ok": 0, "error": 1, "timeout": TIMEOUT_RC}
 
 _PRELUDE = r"""
 $ErrorActionPreference = 'Continue'
@@ -171,72 +185,68 @@ def build_script(facts: Iterable[Fact[Any]]) -> WindowsScript:
     return WindowsScript(text=text, marker=marker, probe_names=tuple(names))
 
 
-def _decode(value: str) -> bytes:
-    if value == "-":
-        return b""
-    return base64.b64decode(value, validate=True)
-
-
 def parse_output(stdout: bytes, marker: str) -> Collected:
     """Turn the script's stdout into probe outputs and session facts.
 
-    Lines that do not start with the marker are ignored (PowerShell's own noise, a banner); a
-    record whose fields do not decode is reported on that probe rather than sinking the others.
+    Lines that do not start with the marker are ignored (PowerShell's own noise, a banner). The
+    record stream is read as the Linux one is (`scanner.records`): only records before END count
+    (later ones are counted in `ignored_after_end`); a second END or a repeated ENV record marks
+    the stream `forged`; a probe with two records errors, whichever came first; a malformed record
+    spoils only its own probe (`probe_errors`) or session fact. The parser never raises.
     """
     collected = Collected()
-    prefix = marker + " "
-    # The records are ASCII by construction; anything else on a line cannot be one of them.
-    for raw in stdout.decode("ascii", errors="replace").splitlines():
-        line = raw.rstrip("\r ")
-        if not line.startswith(prefix):
-            continue
-        fields = line[len(prefix) :].split(" ")
-        _apply(collected, fields[0], fields[1:])
+    stream = read_records(stdout, marker, strip="\r ")
+    collected.complete, collected.forged = stream.complete, stream.forged
+    collected.ignored_after_end = stream.ignored_after_end
+    seen_session: set[str] = set()
+    for fields in stream.records:
+        kind, args = fields[0], fields[1:]
+        try:
+            _apply(collected, kind, args, seen_session)
+        except RecordError as exc:
+            # A probe record whose name is unreadable leaves that probe without output (its fact
+            # errors as unreached); a damaged session record leaves that session fact unknown; a
+            # record of no known kind was about nothing that can be named.
+            if kind == "PROBE" and args and _SAFE_NAME.match(args[0]):
+                spoil_probe(collected, args[0], str(exc))
     elevated = collected.env.get("elevated", "").lower() == "true"
     for name, output in list(collected.outputs.items()):
-        collected.outputs[name] = _with_privilege(output, elevated)
+        collected.outputs[name] = dataclasses.replace(output, privileged=elevated)
     return collected
 
 
-def _with_privilege(output: ProbeOutput, elevated: bool) -> ProbeOutput:
-    return ProbeOutput(
-        output.name,
-        output.rc,
-        output.stdout,
-        output.stderr,
-        truncated=output.truncated,
-        timed_out=output.timed_out,
-        privileged=elevated,
-    )
-
-
-def _apply(collected: Collected, kind: str, args: list[str]) -> None:
+def _apply(collected: Collected, kind: str, args: list[str], seen: set[str]) -> None:
+    if kind == "ENV" and args:
+        repeated = repeated_session_record(seen, f"ENV {args[0]}")
+        if repeated:
+            collected.forged = repeated
+            return
     if kind == "ENV" and len(args) == 2:
-        try:
-            value = _decode(args[1]).decode("utf-8", errors="replace")
-        except (binascii.Error, ValueError):
-            value = ""
-        collected.env[args[0]] = value
+        collected.env[args[0]] = decode_field(args[1]).decode("utf-8", errors="replace")
     elif kind == "PROBE" and len(args) == 6:
-        collected.outputs[args[0]] = _probe_output(*args)
-    elif kind == "END" and not args:
-        collected.complete = True
+        name = args[0]
+        if not _SAFE_NAME.match(name):
+            raise RecordError("the probe name is not a name")
+        if claim_probe(collected, name):
+            collected.outputs[name] = _probe_output(*args)
+    elif kind in ("ENV", "PROBE"):
+        raise RecordError(f"{len(args)} fields")
+    else:
+        raise RecordError(f"unknown record kind {kind[:20]!r}")
 
 
 def _probe_output(
     name: str, status: str, elapsed_ms: str, size: str, out: str, err: str
 ) -> ProbeOutput:
-    try:
-        stdout, stderr = _decode(out), _decode(err)
-        original_size = int(size)
-    except (binascii.Error, ValueError) as exc:
-        return ProbeOutput(name, 1, b"", f"amiscan: the probe's record is corrupt ({exc})".encode())
-    rc = {"ok": 0, "timeout": TIMEOUT_RC}.get(status, 1)
+    if status not in _STATUS_RC:
+        raise RecordError(f"unknown probe status {status[:20]!r}")
+    count_field(elapsed_ms, "elapsed time")
+    stdout = decode_field(out)
     return ProbeOutput(
         name,
-        rc,
+        _STATUS_RC[status],
         stdout,
-        stderr,
-        truncated=original_size > len(stdout),
+        decode_field(err),
+        truncated=count_field(size, "output size") > len(stdout),
         timed_out=status == "timeout",
     )

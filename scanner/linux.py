@@ -11,6 +11,7 @@ from scanner.facts.base import Fact, FactFailed, Facts, FactUnavailable, Mode, S
 from scanner.facts.linux.system import OS_RELEASE
 from scanner.fs import FileSource, MemoryTree
 from scanner.model import Platform
+from scanner.records import stream_notes
 from scanner.registry import Check
 from scanner.roundtrip import incomplete_reason, run_collection
 from scanner.run import ScanRun
@@ -63,15 +64,9 @@ def scan_live(
         collection_error = collected.forged or incomplete_reason(
             result, collected.complete, timeout_s, "".join(last)
         )
-        if collected.ignored_after_end:
-            run.notes.append(
-                f"{collected.ignored_after_end} collection record(s) after the end of the "
-                "script's output were ignored (printed by something on the guest)"
-            )
-        for name, why in sorted(collected.probe_errors.items()):
-            run.notes.append(f"probe {name}: {why}")
-        if collected.files_error:
-            run.notes.append(collected.files_error)
+        run.notes.extend(
+            stream_notes(collected.ignored_after_end, collected.probe_errors, collected.files_error)
+        )
     if collection_error:
         run.fail_scan(collection_error)
     if collected is not None and collected.forged:

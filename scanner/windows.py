@@ -11,6 +11,7 @@ from scanner.facts.windows.system import WINDOWS_RELEASE
 from scanner.fs import MemoryTree
 from scanner.linux import needed_facts
 from scanner.model import Platform
+from scanner.records import stream_notes
 from scanner.registry import Check
 from scanner.roundtrip import incomplete_reason, run_collection
 from scanner.run import ScanRun
@@ -36,12 +37,19 @@ def scan_live_windows(
     checks = windows_checks(run.checks)
     script = build_script(needed_facts(checks, Mode.LIVE))
     result = run_collection(run, transport, script.text, len(script.probe_names), timeout_s)
-    # The parser never raises: a corrupt record is reported on its own probe.
+    # The parser never raises: a malformed or repeated record errors its own probe, and a
+    # forged stream (a second END, a repeated session record) errors the whole collection.
     collected = parse_output(result.stdout, script.marker)
     last = _last_error_line(result.stderr)
-    collection_error = incomplete_reason(result, collected.complete, timeout_s, last)
+    collection_error = collected.forged or incomplete_reason(
+        result, collected.complete, timeout_s, last
+    )
+    run.notes.extend(stream_notes(collected.ignored_after_end, collected.probe_errors))
     if collection_error:
         run.fail_scan(collection_error)
+    if collected.forged:
+        # Nothing a forged stream says is judged, not even what looks genuine.
+        collected = dataclasses.replace(collected, outputs={}, env={})
     elevated = collected.env.get("elevated")
     context = dataclasses.replace(
         context,
@@ -55,7 +63,9 @@ def scan_live_windows(
         )
     files = MemoryTree()
     files.description = transport.description
-    facts = Facts(files, context, collected.outputs, collection_error)
+    facts = Facts(
+        files, context, collected.outputs, collection_error, probe_errors=collected.probe_errors
+    )
     with run.phase("judged", "Judging"):
         run.judge(checks, facts)
     _record_os(run, facts)

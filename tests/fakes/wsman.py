@@ -24,6 +24,7 @@ What is faked:
   reads stdin, decodes the script sent on stdin, and then plays PowerShell: it reads the marker,
   limits and `Invoke-AmiscanProbe` calls from the real script and prints, for each probe, the
   record `Invoke-AmiscanProbe` prints, filled with the recorded output of that probe on the host.
+  A hostile host (`after_end`, `ends_after`) goes on printing records with the marker after END.
 """
 
 from __future__ import annotations
@@ -107,6 +108,19 @@ def _field(text: str, limit: int) -> tuple[str, str]:
     return str(len(data)), base64.b64encode(data[:limit]).decode()
 
 
+def _probe_record(
+    marker: str, name: str, recorded: RecordedProbe | str | None, out_limit: int, err_limit: int
+) -> str:
+    """The record `Invoke-AmiscanProbe` prints for one probe of the recorded host."""
+    if recorded is None:
+        recorded = RecordedProbe("", "error", f"no recording of probe {name} on this host")
+    elif isinstance(recorded, str):
+        recorded = RecordedProbe(recorded)
+    size, out = _field(recorded.stdout, out_limit)
+    _, err = _field(recorded.error, err_limit)
+    return f"{marker} PROBE {name} {recorded.status} 12 {size} {out} {err}"
+
+
 @dataclass
 class PlayedScript:
     """What the fake saw in one collection script."""
@@ -117,9 +131,19 @@ class PlayedScript:
 
 
 def play_collection_script(
-    script: str, host: RecordedHost, env: Mapping[str, str], complete: bool = True
+    script: str,
+    host: RecordedHost,
+    env: Mapping[str, str],
+    complete: bool = True,
+    after_end: RecordedHost | None = None,
+    ends_after: int = 0,
 ) -> PlayedScript:
-    """The stdout powershell.exe would print running `script` on the recorded host."""
+    """The stdout powershell.exe would print running `script` on the recorded host.
+
+    A hostile host may print more with the script's marker once the script is done: a record for
+    each probe of `after_end` (another recording, meant to override the genuine one), then
+    `ends_after` more END records.
+    """
     marker = _MARKER.search(script)
     limit = _LIMIT.search(script)
     error_limit = _ERROR_LIMIT.search(script)
@@ -132,16 +156,12 @@ def play_collection_script(
     probes: dict[str, str] = {}
     for name, _seconds, code in _PROBE_CALL.findall(script):
         probes[name] = base64.b64decode(code).decode("utf-8")
-        recorded = host.get(name)
-        if recorded is None:
-            recorded = RecordedProbe("", "error", f"no recording of probe {name} on this host")
-        elif isinstance(recorded, str):
-            recorded = RecordedProbe(recorded)
-        size, out = _field(recorded.stdout, out_limit)
-        _, err = _field(recorded.error, err_limit)
-        lines.append(f"{m} PROBE {name} {recorded.status} 12 {size} {out} {err}")
+        lines.append(_probe_record(m, name, host.get(name), out_limit, err_limit))
     if complete:
         lines.append(f"{m} END")
+    for name, forged in (after_end or {}).items():
+        lines.append(_probe_record(m, name, forged, out_limit, err_limit))
+    lines.extend([f"{m} END"] * ends_after)
     return PlayedScript(m, probes, ("\r\n".join(lines) + "\r\n").encode("ascii"))
 
 
@@ -192,6 +212,8 @@ class FakeWSMan:
         receive_chunks: int = 2,
         hang: bool = False,
         complete: bool = True,
+        after_end: RecordedHost | None = None,
+        ends_after: int = 0,
     ) -> None:
         self.url = url
         self.host = host
@@ -207,6 +229,8 @@ class FakeWSMan:
         self.receive_chunks = max(1, receive_chunks)
         self.hang = hang
         self.complete = complete
+        self.after_end = after_end
+        self.ends_after = ends_after
         self._context: Any = None
         self.authenticated = False
         self.shells: set[str] = set()
@@ -389,7 +413,9 @@ class FakeWSMan:
         bootstrap = base64.b64decode(encoded).decode("utf-16-le")
         assert "$input" in bootstrap and "FromBase64String" in bootstrap, bootstrap
         script = base64.b64decode(b"".join(command.stdin.split())).decode("utf-8")
-        played = play_collection_script(script, self.host, self.env, self.complete)
+        played = play_collection_script(
+            script, self.host, self.env, self.complete, self.after_end, self.ends_after
+        )
         self.played.append(played)
         size = -(-len(played.stdout) // self.receive_chunks)
         command.chunks = [played.stdout[i : i + size] for i in range(0, len(played.stdout), size)]

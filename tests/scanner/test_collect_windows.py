@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -156,18 +157,185 @@ def test_output_cut_at_the_limit_is_marked_truncated() -> None:
     assert parse_output(line.encode(), script.marker).outputs["p.big"].truncated
 
 
-def test_a_corrupt_record_fails_its_probe_only() -> None:
-    script = build_script([fact("p.bad"), fact("p.good")])
-    text = (
-        f"{script.marker} PROBE p.bad ok 1 4 !!notbase64!! -\r\n"
-        f"{script.marker} PROBE p.good ok 1 2 {b64('ok')} -\r\n"
-        f"{script.marker} PROBE p.short ok\r\n"
-        f"{script.marker} END\r\n"
+M = "AMISCAN-0123456789abcdef"
+END = f"{M} END"
+
+
+def record(name: str, out: str, status: str = "ok") -> str:
+    return f"{M} PROBE {name} {status} 12 {len(out.encode())} {b64(out) if out else '-'} -"
+
+
+def env(key: str, value: str) -> str:
+    return f"{M} ENV {key} {b64(value)}"
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A record stream, and what the parser must make of it."""
+
+    lines: list[str]
+    # The probes judged from the stream (name: output), and no other.
+    outputs: dict[str, str]
+    # The probes that error (name: part of why), and no other.
+    errors: dict[str, str] = field(default_factory=dict)
+    forged: str | None = None
+    ignored_after_end: int = 0
+    complete: bool = True
+
+
+STREAMS = [
+    pytest.param(
+        Stream(
+            [
+                env("elevated", "True"),
+                record("p.x", "genuine"),
+                END,
+                record("p.x", "forged"),
+                record("p.new", "forged"),
+                env("elevated", "False"),
+            ],
+            outputs={"p.x": "genuine"},
+            ignored_after_end=3,
+        ),
+        id="records-after-END-are-ignored-and-counted",
+    ),
+    pytest.param(
+        Stream(
+            [record("p.x", "one"), record("p.x", "two"), record("p.y", "y"), END],
+            outputs={"p.y": "y"},
+            errors={"p.x": "two records"},
+        ),
+        id="a-duplicate-probe-record-errors-that-probe",
+    ),
+    pytest.param(
+        Stream(
+            [record("p.x", "same")] * 3 + [END],
+            outputs={},
+            errors={"p.x": "two records"},
+        ),
+        id="a-third-copy-cannot-bring-the-probe-back",
+    ),
+    pytest.param(
+        Stream(
+            [f"{M} PROBE p.x ok 12 4 !!notbase64!! -", record("p.x", "genuine-looking"), END],
+            outputs={},
+            errors={"p.x": "two records"},
+        ),
+        id="a-malformed-record-is-not-replaced-by-a-later-one",
+    ),
+    pytest.param(
+        Stream([record("p.x", "x"), END, END], outputs={"p.x": "x"}, forged="2 END records"),
+        id="a-second-END-marks-the-stream-forged",
+    ),
+    pytest.param(
+        Stream(
+            [record("p.x", "genuine"), END, record("p.x", "forged"), END],
+            outputs={"p.x": "genuine"},
+            forged="2 END records",
+            ignored_after_end=1,
+        ),
+        id="forged-records-with-their-own-END",
+    ),
+    pytest.param(
+        Stream(
+            [env("elevated", "False"), env("elevated", "True"), record("p.x", "x"), END],
+            outputs={"p.x": "x"},
+            forged="repeats the ENV elevated record",
+        ),
+        id="a-repeated-session-record-marks-the-stream-forged",
+    ),
+    pytest.param(
+        Stream(
+            [f"{M} PROBE p.bad ok 12 4 !!notbase64!! -", record("p.good", "ok"), END],
+            outputs={"p.good": "ok"},
+            errors={"p.bad": "malformed (undecodable field"},
+        ),
+        id="an-undecodable-field-errors-only-its-probe",
+    ),
+    pytest.param(
+        Stream(
+            [f"{M} PROBE p.short ok", record("p.good", "ok"), END],
+            outputs={"p.good": "ok"},
+            errors={"p.short": "malformed (2 fields)"},
+        ),
+        id="a-record-with-too-few-fields-errors-only-its-probe",
+    ),
+    pytest.param(
+        Stream(
+            [f"{M} PROBE p.size ok 12 many {b64('x')} -", record("p.good", "ok"), END],
+            outputs={"p.good": "ok"},
+            errors={"p.size": "output size 'many' is not a number"},
+        ),
+        id="a-size-that-is-not-a-number-errors-only-its-probe",
+    ),
+    pytest.param(
+        Stream(
+            [f"{M} PROBE p.odd fine 12 1 {b64('x')} -", record("p.good", "ok"), END],
+            outputs={"p.good": "ok"},
+            errors={"p.odd": "unknown probe status 'fine'"},
+        ),
+        id="an-unknown-status-errors-only-its-probe",
+    ),
+    pytest.param(
+        Stream(
+            [f"{M} PROBE ../p ok 12 1 {b64('x')} -", record("p.good", "ok"), END],
+            outputs={"p.good": "ok"},
+        ),
+        id="a-record-naming-no-probe-spoils-nothing-else",
+    ),
+    pytest.param(
+        Stream(
+            [f"{M} PROBX p.x ok 12 1 {b64('x')} -", f"{M} END now", record("p.good", "ok"), END],
+            outputs={"p.good": "ok"},
+        ),
+        id="records-of-no-known-kind-spoil-nothing-else",
+    ),
+    pytest.param(
+        Stream([f"{M} ENV elevated !!!", record("p.good", "ok"), END], outputs={"p.good": "ok"}),
+        id="a-damaged-session-record-leaves-that-fact-unknown",
+    ),
+    pytest.param(
+        Stream([record("p.x", "x")], outputs={"p.x": "x"}, complete=False),
+        id="a-stream-without-END-is-incomplete",
+    ),
+]
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_the_record_stream_is_trusted_only_as_far_as_it_can_be(stream: Stream) -> None:
+    collected = parse_output(("\r\n".join(stream.lines) + "\r\n").encode(), M)
+    assert {name: out.text for name, out in collected.outputs.items()} == stream.outputs
+    assert set(collected.probe_errors) == set(stream.errors)
+    for name, why in stream.errors.items():
+        assert why in collected.probe_errors[name]
+    if stream.forged is None:
+        assert collected.forged is None
+    else:
+        assert collected.forged is not None and stream.forged in collected.forged
+    assert collected.ignored_after_end == stream.ignored_after_end
+    assert collected.complete is stream.complete
+
+
+def test_session_facts_after_END_are_not_taken() -> None:
+    lines = [env("elevated", "False"), record("p.x", "x"), END, env("hostname", "FORGED")]
+    collected = parse_output(("\r\n".join(lines) + "\r\n").encode(), M)
+    assert collected.env == {"elevated": "False"}
+    assert not collected.outputs["p.x"].privileged
+
+
+def test_a_played_script_with_one_damaged_record_is_judged_but_for_that_probe() -> None:
+    script, stdout = played({"p.a": "a", "p.b": "b", "p.c": "c"}, "p.a", "p.b", "p.c")
+    damaged = re.sub(
+        rf"^({re.escape(script.marker)} PROBE p\.b .*) \S+ -\r$",
+        r"\1 !!damaged!! -\r",
+        stdout.decode(),
+        flags=re.M,
     )
-    collected = parse_output(text.encode(), script.marker)
-    assert collected.outputs["p.bad"].rc == 1 and "corrupt" in collected.outputs["p.bad"].error_text
-    assert collected.outputs["p.good"].text == "ok"
-    assert "p.short" not in collected.outputs
+    assert damaged != stdout.decode()
+    collected = parse_output(damaged.encode(), script.marker)
+    assert {name: out.text for name, out in collected.outputs.items()} == {"p.a": "a", "p.c": "c"}
+    assert "malformed" in collected.probe_errors["p.b"]
+    assert collected.complete and collected.forged is None
 
 
 def test_the_recorded_compliant_host_covers_every_probe() -> None:

@@ -103,3 +103,28 @@ def test_an_unelevated_session_is_noted(tmp_path: Path) -> None:
     env = {"user": "EC2AMAZ-FAKE\\operator", "elevated": "False", "hostname": "EC2AMAZ-FAKE"}
     run = scan(tmp_path, COMPLIANT, env=env)
     assert any("not elevated" in note for note in run.notes)
+
+
+def test_records_a_hostile_host_prints_after_END_are_not_judged(tmp_path: Path) -> None:
+    # The genuine records say the host fails every check; the forged ones after END would pass it.
+    run = scan(tmp_path, NON_COMPLIANT, after_end=COMPLIANT)
+    assert statuses(run) == NON_COMPLIANT_STATUSES
+    assert run.errors == []
+    assert any("11 collection record(s) after the end" in note for note in run.notes), run.notes
+
+
+def test_forged_records_with_an_END_of_their_own_mark_the_stream_forged(tmp_path: Path) -> None:
+    run = scan(tmp_path, NON_COMPLIANT, after_end=COMPLIANT, ends_after=1)
+    assert run.errors == ["the collection output holds 2 END records (forged output?)"]
+    # Nothing in a forged stream is judged, not even its genuine-looking part.
+    assert {r.status for r in run.results.values()} == {Status.ERROR}
+    assert "hostname" not in run.details
+
+
+def test_forged_records_before_END_error_every_probe_they_repeat(tmp_path: Path) -> None:
+    # The script "stops" before its END, the forger prints its records and an END: every probe
+    # has two records, and neither is judged.
+    run = scan(tmp_path, NON_COMPLIANT, complete=False, after_end=COMPLIANT, ends_after=1)
+    assert {r.status for r in run.results.values()} == {Status.ERROR}
+    assert "two records" in run.results["windows.secrets.unattend"].summary
+    assert any(n.startswith("probe windows.firewall: ") for n in run.notes), run.notes

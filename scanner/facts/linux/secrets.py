@@ -7,7 +7,15 @@ from dataclasses import dataclass
 
 from scanner.facts.base import Fact, FactFailed, FactUnavailable, Gathered, Probe
 from scanner.facts.linux.accounts import PASSWD, PasswdEntry
-from scanner.fs import READ_LIMIT, FileSource, ReadRefused, WalkBounds, glob
+from scanner.fs import (
+    READ_LIMIT,
+    WALK_MAX_DEPTH,
+    WALK_MAX_ENTRIES,
+    FileSource,
+    ReadRefused,
+    WalkBounds,
+    glob,
+)
 
 HISTORY_NAMES = (
     ".*history",
@@ -152,20 +160,80 @@ def _covered(home: str) -> bool:
     return inside or system or home == "/"
 
 
-_FIND = f'find "$d" -xdev -type f -size -{MAX_SEARCHED_FILE // 1024}k -print0 2>/dev/null'
-_SECRET_SCRIPT = rf"""
-homes=$(awk -F: '$7 !~ /(nologin|false|sync|shutdown|halt)$/ {{print $6}}' /etc/passwd 2>/dev/null)
-{{
-  for d in {" ".join(SEARCH_DIRS)}; do [ -d "$d" ] && {_FIND}; done
+# The live search is bounded as the image walk is (scanner.fs.FileSystemRoot.walk_files): a
+# top is depth 0, directories down to WALK_MAX_DEPTH are listed, so entries down to one level
+# deeper are seen, and every directory at that level is one the walk did not enter. With GNU
+# find one traversal does it all: files go (NUL-terminated) to grep, and every entry also
+# leaves a line on fd 3 ("DEPTH PATH" for a directory, an empty line otherwise) that awk counts
+# into the two marker lines below, printed after grep's records. Without -fprintf (BusyBox),
+# a second find lists the too-deep directories and entries are not counted.
+_FOUND_DEPTH = WALK_MAX_DEPTH + 1
+# What of a matching line is kept, both ways. A grep record is cut at a path's longest (grep
+# cannot open a longer one) plus that: cutting records at the line's length alone lost the NUL
+# after a long path, and with it the match.
+_LINE_LIMIT = 600
+_RECORD_LIMIT = 4096 + 16 + _LINE_LIMIT
+_TOO_DEEP = "#amiscan-too-deep"
+_ENTRIES = "#amiscan-entries"
+_BOUNDS_AWK = rf"""
+$0 == "T" {{ top++; next }}
+$0 == "" {{ n++; next }}
+/^[0-9]+ / {{
+  n++
+  if ($1 != {_FOUND_DEPTH}) next
+  deep++; p = substr($0, length($1) + 2); k = p; gsub(/\//, "\001", k)
+  if (!ft) {{ ft = top; key = k; first = p }} else if (ft == top && k < key) {{ key = k; first = p }}
+}}
+END {{
+  if (n > {WALK_MAX_ENTRIES}) print "{_ENTRIES} " n
+  if (deep) print "{_TOO_DEEP} " deep " " substr(first, 1, 800)
+}}
+"""
+
+
+def secret_search_script(
+    dirs: tuple[str, ...] = SEARCH_DIRS, accounts_file: str = "/etc/passwd"
+) -> str:
+    """The live probe: grep records of the files below `dirs` and the homes in `accounts_file`,
+    then a marker line for each bound the search hit (see `_parse_bounds`)."""
+    size = f"-size -{MAX_SEARCHED_FILE // 1024}k"
+    skipped = "|".join(f"{h}|{h}/*" for h in (*SEARCH_DIRS, *_SKIPPED_HOMES) if h != "/")
+    return rf"""
+homes=$(awk -F: '$7 !~ /(nologin|false|sync|shutdown|halt)$/ {{print $6}}' {accounts_file} 2>/dev/null)
+if find / -maxdepth 0 -fprintf /dev/fd/3 '' 3>/dev/null >/dev/null 2>&1; then
+  amiscan_search() {{
+    find "$1" -xdev -mindepth 1 -maxdepth {_FOUND_DEPTH} \( -type d -fprintf /dev/fd/3 '%d %p\n' \) \
+      -o -fprintf /dev/fd/3 '\n' -type f {size} -print0 2>/dev/null
+  }}
+else
+  amiscan_search() {{
+    find "$1" -xdev -maxdepth {_FOUND_DEPTH} -type f {size} -print0 2>/dev/null
+    find "$1" -xdev -mindepth {_FOUND_DEPTH} -maxdepth {_FOUND_DEPTH} -type d 2>/dev/null \
+      | sed 's/^/{_FOUND_DEPTH} /' >&3
+  }}
+fi
+amiscan_tops() {{
+  for d in {" ".join(dirs)}; do [ -d "$d" ] && {{ echo T >&3; amiscan_search "$d"; }}; done
   for d in $homes; do
     case "$d" in
-      {"|".join(f"{h}|{h}/*" for h in (*SEARCH_DIRS, *_SKIPPED_HOMES) if h != "/")}|/) continue ;;
+      {skipped}|/) continue ;;
     esac
-    [ -d "$d" ] && {_FIND}
+    [ -d "$d" ] && {{ echo T >&3; amiscan_search "$d"; }}
   done
-}} | xargs -0 -r grep -IHnZE -m {MAX_MATCHES_PER_FILE} -e '{_GREP_PATTERN}' 2>/dev/null | cut -c1-600
+}}
+{{
+  bounds=$(
+    {{ {{ amiscan_tops 3>&1 1>&4 | LC_ALL=C awk '{_BOUNDS_AWK}' >&6; }} 4>&1 \
+      | xargs -0 -r grep -IHnZE -m {MAX_MATCHES_PER_FILE} -e '{_GREP_PATTERN}' 2>/dev/null \
+      | cut -c1-{_RECORD_LIMIT} >&5; }} 6>&1
+  )
+}} 5>&1
+[ -z "$bounds" ] || printf '%s\n' "$bounds"
 exit 0
 """
+
+
+_SECRET_SCRIPT = secret_search_script()
 
 
 # Where bundled runtimes and packages keep documentation and test fixtures (Python's own test
@@ -220,8 +288,40 @@ def _parse_grep(text: str) -> list[SecretMatch]:
         path, sep, rest = record.partition("\0")
         number, _, line = rest.partition(":")
         if sep and number.isdigit():
-            matches += classify(path, int(number), line)
+            matches += classify(path, int(number), line[:_LINE_LIMIT])
     return matches
+
+
+def _parse_bounds(text: str) -> tuple[str, ...]:
+    """The bounds the live search hit, worded as the image walk words them (WalkBounds.hit).
+
+    The probe prints its marker lines last; a file name holding a newline could forge one, but
+    a forged marker can only make the search look less complete, never more: the last of each
+    kind is used, and no marker at all means no bound was hit.
+    """
+    entries = too_deep = ""
+    for line in text.splitlines():
+        if "\0" in line:
+            continue  # a grep record
+        if line.startswith(_ENTRIES + " "):
+            entries = line
+        elif line.startswith(_TOO_DEEP + " "):
+            too_deep = line
+    reasons: list[str] = []
+    count = entries[len(_ENTRIES) + 1 :]
+    if count.isdigit():
+        # The live search saw them all, but an image search stops there: both say so alike.
+        reasons.append(
+            f"{count} entries, more than the {WALK_MAX_ENTRIES} a search walks; "
+            "the search of an image stops there"
+        )
+    count, _, first = too_deep[len(_TOO_DEEP) + 1 :].partition(" ")
+    if count.isdigit() and int(count) > 0:
+        bounds = WalkBounds()
+        bounds.too_deep = int(count)
+        bounds.first_too_deep = first
+        reasons += bounds.hit
+    return tuple(reasons)
 
 
 @dataclass(frozen=True)
@@ -269,7 +369,7 @@ def _search_text(path: str, text: str) -> list[SecretMatch]:
     for number, line in enumerate(text.splitlines(), start=1):
         if _ANY.search(line):
             hits += 1
-            matches += classify(path, number, line[:600])
+            matches += classify(path, number, line[:_LINE_LIMIT])
             if hits >= MAX_MATCHES_PER_FILE:
                 break
     return matches
@@ -281,10 +381,10 @@ def _derive_secret_matches(g: Gathered) -> SecretSearch:
         if output.timed_out:
             raise FactFailed("the search for secrets timed out")
         matches = tuple(_parse_grep(output.text))
+        incomplete = _parse_bounds(output.text)
         if output.truncated:
-            cut = f"the search's output was cut at {len(output.stdout)} bytes"
-            return SecretSearch(matches, (cut,))
-        return SecretSearch(matches)
+            incomplete += (f"the search's output was cut at {len(output.stdout)} bytes",)
+        return SecretSearch(matches, incomplete)
     try:
         homes = home_dirs_to_search(g.get(PASSWD))
     except (FactUnavailable, FactFailed):

@@ -341,3 +341,22 @@ def test_an_aws_file_over_the_read_limit_without_credentials_in_its_start_is_an_
     outcome = aws_credentials.run(Facts(copied, live_context(), {SECRET_MATCHES.name: output}))
     assert outcome.status is Status.ERROR
     assert "/root/.aws/credentials" in outcome.summary
+
+
+def _deep_search(grep: str) -> Facts:
+    marker = "#amiscan-too-deep 1 /opt/" + "d/" * 256 + "d\n"
+    output = ProbeOutput(SECRET_MATCHES.name, 0, (grep + marker).encode(), b"")
+    return Facts(MemoryTree(), live_context(), {SECRET_MATCHES.name: output})
+
+
+def test_a_live_search_that_hit_the_depth_bound_is_an_error_naming_it() -> None:
+    for check in (aws_credentials, private_keys):
+        outcome = check.run(_deep_search(""))
+        assert outcome.status is Status.ERROR, check.id
+        assert "1 directories deeper than 256 levels not searched" in outcome.summary
+
+
+def test_a_live_search_that_hit_the_depth_bound_still_fails_on_a_key() -> None:
+    outcome = private_keys.run(_deep_search("/root/k\x001:-----BEGIN RSA PRIVATE KEY-----\n"))
+    assert outcome.status is Status.FAIL
+    assert any(e.source == "not searched" for e in outcome.evidence)

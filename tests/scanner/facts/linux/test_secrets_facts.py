@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,9 @@ from scanner.facts.linux.secrets import (
     classify,
     is_bundled,
     search_files,
+    secret_search_script,
 )
-from scanner.fs import ImageRoot, MemoryTree, WalkBounds
+from scanner.fs import WALK_MAX_DEPTH, ImageRoot, MemoryTree, WalkBounds
 from scanner.redact import redact
 from tests.factbuilders import (
     LiveFacts,
@@ -33,6 +35,8 @@ from tests.factbuilders import (
     offline_context,
     write_tree,
 )
+from tests.hostile.test_reads import _nest, _unnest
+from tests.imagetree import PRIVATE_KEY
 
 KEY_ID = "AKIAZ7QWERTY5LKJH4GF"
 SECRET = "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"
@@ -210,6 +214,93 @@ def test_secret_matches_live_say_when_the_grep_output_was_cut() -> None:
     search = facts.get(SECRET_MATCHES)
     assert len(search.matches) == 1
     assert search.incomplete and "cut" in search.incomplete[0]
+
+
+def _live_search(stdout: str, truncated: bool = False) -> SecretSearch:
+    output = ProbeOutput(SECRET_MATCHES.name, 0, stdout.encode(), b"", truncated)
+    return Facts(MemoryTree(), live_context(), {SECRET_MATCHES.name: output}).get(SECRET_MATCHES)
+
+
+def test_the_live_too_deep_marker_reads_as_the_image_walk_words_it() -> None:
+    first = "/opt/" + "d/" * 256 + "d"
+    search = _live_search(f"/opt/a\x001:{KEY_ID}\n#amiscan-too-deep 3 {first}\n")
+    expected = WalkBounds()
+    expected.skip_deep(first)
+    expected.too_deep = 3
+    assert len(search.matches) == 1
+    assert search.incomplete == tuple(expected.hit)
+    assert search.incomplete[0].startswith(f"3 directories deeper than {WALK_MAX_DEPTH} levels")
+
+
+def test_the_live_entry_marker_makes_the_search_incomplete() -> None:
+    search = _live_search("#amiscan-entries 1000001\n")
+    assert search.matches == ()
+    assert len(search.incomplete) == 1 and "1000001 entries" in search.incomplete[0]
+
+
+def test_live_markers_inside_grep_records_or_malformed_are_ignored() -> None:
+    stdout = (
+        f"/opt/#amiscan-too-deep 1 /x\x001:{KEY_ID}\n"
+        "#amiscan-too-deep many /x\n#amiscan-too-deep 0 /x\n#amiscan-entries\n"
+    )
+    assert _live_search(stdout).incomplete == ()
+
+
+def test_a_cut_live_output_and_a_depth_marker_are_both_reported() -> None:
+    search = _live_search("#amiscan-too-deep 1 /opt/x\n", truncated=True)
+    assert len(search.incomplete) == 2
+    assert "deeper than" in search.incomplete[0] and "cut" in search.incomplete[1]
+
+
+def test_the_live_script_bounds_depth_by_the_marker_as_the_image_walk_does(
+    tmp_path: Path,
+) -> None:
+    """The probe, run by a real `sh` on a real deep tree, hits the depth bound exactly where
+    `search_files` does, says so in the same words, and still finds a key within the bound."""
+    image = tmp_path / "image"
+    deep, deeper = image / "opt" / "app", image / "srv" / "deep"
+    _nest(deep, WALK_MAX_DEPTH + 40)  # /opt/app is depth 1: 296 levels below /opt
+    _nest(deeper, 3000)
+    # A key in the deepest directory the walk lists (depth WALK_MAX_DEPTH below /opt), and one
+    # in the first directory it does not enter.
+    listed = deep.joinpath(*["d"] * (WALK_MAX_DEPTH - 1))
+    hidden = listed / "d"
+    (listed / "found.pem").write_text(PRIVATE_KEY)
+    (hidden / "hidden.pem").write_text(PRIVATE_KEY)
+    try:
+        bounds = WalkBounds()
+        offline = search_files(ImageRoot(image), ("/opt", "/srv", "/home"), bounds)
+        dirs = tuple(str(image / top) for top in ("opt", "srv", "home"))
+        run = subprocess.run(
+            ["sh", "-c", secret_search_script(dirs, "/dev/null")],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        live = _live_search(run.stdout.decode().replace(str(image), ""))
+    finally:
+        (listed / "found.pem").unlink()
+        (hidden / "hidden.pem").unlink()
+        _unnest(deep)
+        _unnest(deeper)
+    found = "/opt/app/" + "d/" * (WALK_MAX_DEPTH - 1) + "found.pem"
+    assert [m.path for m in offline] == [m.path for m in live.matches] == [found]
+    assert bounds.too_deep == 2
+    assert live.incomplete == tuple(bounds.hit)
+    assert (
+        "2 directories deeper than 256 levels not searched (first: /opt/app/d/d/"
+        in (live.incomplete[0])
+    )
+
+
+def test_the_live_script_on_a_shallow_tree_reports_no_bound(tmp_path: Path) -> None:
+    (tmp_path / "opt" / "a").mkdir(parents=True)
+    (tmp_path / "opt" / "a" / "k.ini").write_text(f"key = {KEY_ID}\n")
+    script = secret_search_script((str(tmp_path / "opt"),), "/dev/null")
+    run = subprocess.run(["sh", "-c", script], capture_output=True, timeout=60, check=True)
+    live = _live_search(run.stdout.decode().replace(str(tmp_path), ""))
+    assert [(m.path, m.kind) for m in live.matches] == [("/opt/a/k.ini", "aws-access-key-id")]
+    assert live.incomplete == ()
 
 
 # --- bounds of the offline search -----------------------------------------------------------
