@@ -6,15 +6,19 @@ files a live scan copied back in its one round trip.
 
 from __future__ import annotations
 
+import bz2
 import errno
 import fnmatch
+import gzip
+import io
+import lzma
 import os
 import posixpath
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol, cast
 
 from scanner.cancel import NEVER, Cancel
 
@@ -137,6 +141,14 @@ class FileSource(Protocol):
         """
         ...
 
+    def open_binary(self, path: str) -> BinaryIO:
+        """A regular file opened for streaming (the caller bounds what it reads, and closes it).
+
+        FileNotFoundError when absent, IsADirectoryError when not a regular file, ReadRefused
+        when this source cannot stream it whole. Use `stream_lines`, which bounds the reading.
+        """
+        ...
+
     def is_file(self, path: str) -> bool: ...
 
     def is_dir(self, path: str) -> bool: ...
@@ -178,6 +190,52 @@ def read_text_or_none(source: FileSource, path: str, limit: int | None = None) -
         return read_text(source, path, limit)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
         return None
+
+
+# Decompressors `stream_lines` applies by file name suffix (the standard library's only).
+_DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
+    ".gz": lambda raw: cast(BinaryIO, gzip.GzipFile(fileobj=raw)),
+    ".xz": lambda raw: cast(BinaryIO, lzma.LZMAFile(raw)),  # noqa: SIM115 (closed by stream_lines)
+    ".bz2": lambda raw: cast(BinaryIO, bz2.BZ2File(raw)),
+}
+STREAM_SUFFIXES = tuple(_DECOMPRESSORS)
+
+
+def stream_lines(
+    source: FileSource, path: str, max_bytes: int, line_limit: int = READ_LIMIT
+) -> Iterator[bytes]:
+    """A file's lines (with their line ends), read a line at a time, never the whole file at once.
+
+    A file named *.gz, *.xz or *.bz2 is decompressed, and the bounds apply to what it
+    decompresses to. A line longer than `line_limit`, or more than `max_bytes` in all, raises
+    FileTooLarge; a corrupt compressed file raises ReadRefused: never a silently shorter file.
+    """
+    suffix = posixpath.splitext(path)[1]
+    opener = _DECOMPRESSORS.get(suffix)
+    total = 0
+    with source.open_binary(path) as raw:
+        handle: BinaryIO = opener(raw) if opener else raw
+        try:
+            while True:
+                line = handle.readline(line_limit + 1)
+                if not line:
+                    return
+                if len(line) > line_limit:
+                    raise FileTooLarge(f"{path} has a line longer than {_mib(line_limit)}")
+                total += len(line)
+                if total > max_bytes:
+                    raise FileTooLarge(
+                        f"{path} is over the {_mib(max_bytes)} read limit; not judged from its "
+                        "first part"
+                    )
+                yield line
+        except (EOFError, lzma.LZMAError, gzip.BadGzipFile, OSError) as exc:
+            if isinstance(exc, (FileNotFoundError, PermissionError)):
+                raise
+            raise ReadRefused(f"{path} could not be decompressed: {exc}") from exc
+        finally:
+            if handle is not raw:
+                handle.close()
 
 
 def _name_matches(name: str, pattern: str) -> bool:
@@ -257,6 +315,35 @@ class ImageRoot:
 
     def read_bytes(self, path: str, limit: int | None = None) -> bytes:
         return self.read_head(path, READ_LIMIT if limit is None else limit).content
+
+    def open_binary(self, path: str) -> BinaryIO:
+        handle = self._open_regular(path)
+        return io.BufferedReader(handle)
+
+    def _open_regular(self, path: str) -> io.FileIO:
+        # Opened as read_head opens a file: resolved inside the root, a regular file only.
+        host = self._resolve(path)
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        try:
+            mode = host.lstat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            raise FileNotFoundError(path) from None
+        if not stat.S_ISREG(mode):
+            raise IsADirectoryError(f"{path} is not a regular file")
+        try:
+            fd = os.open(host, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise IsADirectoryError(f"{path} is not a regular file") from None
+            raise
+        handle = io.FileIO(fd, "rb")
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise IsADirectoryError(f"{path} is not a regular file")
+        except BaseException:
+            handle.close()
+            raise
+        return handle
 
     def read_head(self, path: str, limit: int) -> FileRead:
         host = self._resolve(path)
@@ -435,6 +522,13 @@ class MemoryTree:
             raise FileNotFoundError(path)
         complete = not entry.truncated and len(entry.content) <= limit
         return FileRead(entry.content[:limit], entry.size, complete)
+
+    def open_binary(self, path: str) -> BinaryIO:
+        # Only a copy the script brought back whole can be streamed; a cut one is too large.
+        head = self.read_head(path, self.size(path))
+        if not head.complete:
+            raise FileTooLarge(f"{path} was cut at the copy limit; not judged from its first part")
+        return io.BytesIO(head.content)
 
     def is_file(self, path: str) -> bool:
         return self._key(path) in self.files

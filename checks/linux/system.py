@@ -7,7 +7,13 @@ from checks.evidence import line, support_outcome
 from checks.policies import policy
 from scanner.eol import support_on
 from scanner.facts.base import Facts, Mode
-from scanner.facts.linux.system import CLOUD_INIT_STATE, ENCRYPTED_FS, OS_RELEASE, PENDING_UPDATES
+from scanner.facts.linux.system import (
+    CLOUD_INIT_STATE,
+    ENCRYPTED_FS,
+    OS_RELEASE,
+    PENDING_UPDATES,
+    PendingUpdates,
+)
 from scanner.model import Outcome, Platform, Severity, Status
 from scanner.registry import check
 
@@ -49,6 +55,9 @@ def os_supported(facts: Facts) -> Outcome:
 )
 def packages_up_to_date(facts: Facts) -> Outcome:
     pending = facts.get(PENDING_UPDATES)
+    if pending.lists_date is not None:
+        # Offline: the image's own lists, only as fresh as the build that fetched them.
+        return _packages_offline(pending)
     if pending.refreshed:
         basis = "fresh metadata"
     elif pending.refresh_error:
@@ -87,6 +96,42 @@ def packages_up_to_date(facts: Facts) -> Outcome:
         Status.PASS,
         f"no pending updates ({pending.manager}, per {basis})",
         (line(pending.manager, "lists no pending update"),),
+    )
+
+
+def _packages_offline(pending: PendingUpdates) -> Outcome:
+    basis = f"per the image's apt lists fetched on {pending.lists_date}"
+    manager = pending.manager
+    evidence = [line(f"{manager} (security)", item) for item in pending.security[:50]]
+    if len(pending.security) > 50:
+        evidence.append(line(manager, f"… and {len(pending.security) - 50} more"))
+    kept = pending.kept_back_security + pending.kept_back_other
+    evidence += [line(f"{manager} (kept back)", item) for item in kept[:20]]
+    if len(kept) > 20:
+        evidence.append(line(f"{manager} (kept back)", f"… and {len(kept) - 20} more"))
+    kept_note = ""
+    if kept:
+        kept_note = (
+            f", and {len(pending.kept_back_security)} security and "
+            f"{len(pending.kept_back_other)} other upgrade(s) kept back"
+        )
+    if pending.security or pending.kept_back_security:
+        return Outcome(
+            Status.FAIL,
+            f"{len(pending.security)} pending security update(s){kept_note}, {basis}",
+            tuple(evidence),
+        )
+    if pending.other or pending.kept_back_other:
+        evidence += [line(manager, item) for item in pending.other[:30]]
+        return Outcome(
+            Status.WARN,
+            f"{len(pending.other)} pending non-security update(s){kept_note}, {basis}",
+            tuple(evidence),
+        )
+    return Outcome(
+        Status.PASS,
+        f"no pending updates ({manager}, {basis})",
+        (line(manager, "the image's lists hold no newer version of an installed package"),),
     )
 
 

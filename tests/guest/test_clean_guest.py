@@ -191,6 +191,23 @@ def test_pending_security_updates_are_the_ones_apt_names_on_the_guest(
     assert str(len(named)) in result["summary"]
 
 
+def test_offline_pending_security_updates_are_the_ones_apt_get_upgrade_names(
+    offline_clean: Scan, apt_on_guest: dict[str, set[str]]
+) -> None:
+    """Offline, the image's own lists are judged as `apt-get -s upgrade` judges them: upgrades
+    of installed packages; one that needs a new package (the kernel) is kept back, and named."""
+    result = offline_clean.results["linux.packages.up-to-date"]
+    assert result["status"] == "fail", result
+    named = {e["text"].split()[0] for e in result["evidence"] if e["source"] == "apt (security)"}
+    assert apt_on_guest["upgrade"], "apt-get -s upgrade lists no security updates on the guest"
+    assert named == apt_on_guest["upgrade"], named ^ apt_on_guest["upgrade"]
+    assert result["summary"].startswith(f"{len(named)} pending security update(s)")
+    assert "per the image's apt lists fetched on " in result["summary"]
+    kept = {e["text"].split()[0] for e in result["evidence"] if e["source"] == "apt (kept back)"}
+    # What dist-upgrade upgrades beyond upgrade is kept back (new packages are not named).
+    assert kept <= apt_on_guest["dist-upgrade"] - apt_on_guest["upgrade"]
+
+
 def test_a_firewall_rule_and_a_password_drop_in_fail_live(
     live_clean: Scan, live_broken: Scan, shell: GuestShell
 ) -> None:

@@ -56,7 +56,9 @@ def test_a_missing_report_is_caught(tmp_path: Path) -> None:
 def test_peak_memory_is_the_childs_own_not_the_largest_child_so_far(tmp_path: Path) -> None:
     hog = tmp_path / "hog"
     hog.mkdir()
-    (hog / "sitecustomize.py").write_text("block = bytearray(300 * 1024 * 1024)\n")
+    # Written, not just allocated: untouched pages are not resident.
+    # Written, not merely allocated: pages never touched are not resident.
+    (hog / "sitecustomize.py").write_text('block = b"x" * (300 * 1024 * 1024)\n')
     big = run_amiscan(["checks"], tmp_path / "big", env={**os.environ, "PYTHONPATH": str(hog)})
     small = run_amiscan(["checks"], tmp_path / "small", reports=())
     assert big.peak_rss_kib > 300 * 1024

@@ -6,8 +6,16 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from scanner.facts.base import Fact, FactFailed, Gathered, Mode, Probe
-from scanner.fs import read_text_or_none
+from scanner.facts.base import Fact, FactFailed, FactUnavailable, Gathered, Mode, Probe
+from scanner.fs import STREAM_SUFFIXES, FileSource, read_text_or_none, stream_lines
+from scanner.parsers.apt import (
+    BadVersion,
+    ReleaseInfo,
+    compare_versions,
+    dependency_groups,
+    parse_release,
+    stanzas,
+)
 from scanner.parsers.listening import Listener, parse_proc_net_tcp
 from scanner.parsers.os_release import OsRelease
 
@@ -100,6 +108,11 @@ class PendingUpdates:
     notes: tuple[str, ...] = ()
     # Why a refresh that was asked for did not happen (the package manager's last words).
     refresh_error: str | None = None
+    # Offline (apt): the newest Date: of the image's Release files ("an unknown date" if none),
+    # and upgrades `apt-get upgrade` keeps back (they need packages that are not installed).
+    lists_date: str | None = None
+    kept_back_security: tuple[str, ...] = ()
+    kept_back_other: tuple[str, ...] = ()
 
 
 def _sections(text: str) -> dict[str, list[str]]:
@@ -202,7 +215,154 @@ def _parse_zypper(
     return PendingUpdates("zypper", security, other, refreshed)
 
 
+# --- pending updates offline: apt's lists and dpkg's status in the image ---------------------------
+
+DPKG_STATUS = "/var/lib/dpkg/status"
+APT_LISTS = "/var/lib/apt/lists"
+# Real lists are tens of MiB (bookworm main: ~50 MiB uncompressed); no image needs more than this.
+APT_STREAM_LIMIT = 512 * 1024 * 1024
+_PACKAGES_LIST = re.compile(r"^(?P<base>.+)_Packages(?P<ext>\.[A-Za-z0-9]+)?$")
+_INSTALLED_FIELDS = frozenset({"Package", "Status", "Version", "Architecture", "Provides"})
+_LIST_FIELDS = frozenset({"Package", "Version", "Architecture", "Depends", "Pre-Depends"})
+_OFFLINE_UNAVAILABLE = "pending package updates cannot be gathered from an image's files alone"
+
+
+@dataclass(frozen=True)
+class _Installed:
+    version: str
+    held: bool
+
+
+@dataclass
+class _Candidate:
+    version: str
+    depends: str
+    lists: set[int]
+
+
+def _release_for(files: FileSource, base: str) -> ReleaseInfo | None:
+    """The Release header of the list named base_Packages: the longest prefix of `base` (cut at
+    `_`) with an _InRelease or _Release file, as apt names them after the repository's URI."""
+    prefix = base
+    while prefix:
+        for suffix in ("_InRelease", "_Release"):
+            path = f"{APT_LISTS}/{prefix}{suffix}"
+            if files.is_file(path):
+                # The header is the first lines; the rest is checksums.
+                head = files.read_head(path, 256 * 1024).content
+                return parse_release(head.decode("utf-8", errors="replace"))
+        if "_" not in prefix:
+            break
+        prefix = prefix.rsplit("_", 1)[0]
+    return None
+
+
+def _installed_packages(files: FileSource) -> tuple[dict[tuple[str, str], _Installed], set[str]]:
+    """Installed packages by (name, architecture), and every name installed or provided."""
+    installed: dict[tuple[str, str], _Installed] = {}
+    names: set[str] = set()
+    for entry in stanzas(stream_lines(files, DPKG_STATUS, APT_STREAM_LIMIT), _INSTALLED_FIELDS):
+        want, _, state = [*entry.get("Status", "").split(), "", "", ""][:3]
+        if state != "installed" or "Package" not in entry or "Version" not in entry:
+            continue
+        key = (entry["Package"], entry.get("Architecture", ""))
+        installed[key] = _Installed(entry["Version"], want == "hold")
+        names.add(entry["Package"])
+        for group in dependency_groups(entry.get("Provides", "")):
+            names.update(group)
+    return installed, names
+
+
+def derive_apt_offline(files: FileSource) -> PendingUpdates:
+    """What `apt-get upgrade` would upgrade, from the image's apt lists and dpkg status.
+
+    The candidate of an installed package is the highest version (dpkg's ordering) of the same
+    name and architecture in the lists (Release files marked NotAutomatic, such as experimental,
+    never supply one); it is a security update when that version is in a -security suite's list.
+    An upgrade whose dependencies name a package that is neither installed nor provided is kept
+    back, as `apt-get upgrade` keeps it back (a dist-upgrade would install the new package).
+    """
+    names = files.list_dir(APT_LISTS)
+    lists = [(n, m) for n in names if (m := _PACKAGES_LIST.match(n))]
+    if not files.is_file(DPKG_STATUS):
+        if lists:
+            raise FactFailed(f"the image has apt lists in {APT_LISTS} but no {DPKG_STATUS}")
+        raise FactUnavailable(_OFFLINE_UNAVAILABLE)
+    if not lists:
+        raise FactUnavailable(
+            f"pending updates cannot be judged: the image holds no apt package lists ({APT_LISTS} "
+            "has no *_Packages index: apt-get update never ran, or its lists were removed)"
+        )
+    unreadable = sorted(n for n, m in lists if m["ext"] and m["ext"] not in STREAM_SUFFIXES)
+    if unreadable:
+        raise FactFailed(
+            "apt lists compressed in a format amiscan cannot read (plain, .gz, .xz and .bz2 "
+            f"only): {', '.join(unreadable)}"
+        )
+    installed, provided = _installed_packages(files)
+    releases: list[ReleaseInfo | None] = []
+    candidates: dict[tuple[str, str], _Candidate] = {}
+    for index, (name, match) in enumerate(lists):
+        release = _release_for(files, match["base"])
+        releases.append(release)
+        if release is not None and release.not_automatic:
+            continue
+        path = f"{APT_LISTS}/{name}"
+        for entry in stanzas(stream_lines(files, path, APT_STREAM_LIMIT), _LIST_FIELDS):
+            package, version = entry.get("Package", ""), entry.get("Version", "")
+            arch = entry.get("Architecture", "")
+            if (package, arch) not in installed or not version:
+                continue
+            try:
+                best = candidates.get((package, arch))
+                order = 1 if best is None else compare_versions(version, best.version)
+            except BadVersion as exc:
+                raise FactFailed(f"{path}: {package}: {exc}") from exc
+            depends = ", ".join(v for v in (entry.get("Pre-Depends"), entry.get("Depends")) if v)
+            if best is None or order > 0:
+                candidates[(package, arch)] = _Candidate(version, depends, {index})
+            elif order == 0:
+                best.lists.add(index)
+    security: list[str] = []
+    other: list[str] = []
+    kept_security: list[str] = []
+    kept_other: list[str] = []
+    for (package, arch), have in sorted(installed.items()):
+        candidate = candidates.get((package, arch))
+        try:
+            if candidate is None or compare_versions(candidate.version, have.version) <= 0:
+                continue
+        except BadVersion as exc:
+            raise FactFailed(f"{DPKG_STATUS}: {package}: {exc}") from exc
+        found = [releases[i] for i in sorted(candidate.lists)]
+        secure = [r for r in found if r is not None and r.security]
+        suites = sorted({r.name if r else "unknown suite" for r in (secure or found)})
+        text = f"{package} {have.version} -> {candidate.version} ({', '.join(suites)})"
+        missing = [
+            group[0]
+            for group in dependency_groups(candidate.depends)
+            if not any(n in provided for n in group)
+        ]
+        if have.held or missing:
+            why = "held" if have.held else "needs " + ", ".join(missing[:3])
+            (kept_security if secure else kept_other).append(f"{text}: kept back, {why}")
+        else:
+            (security if secure else other).append(text)
+    dates = [r.date for r in releases if r is not None and r.date is not None]
+    return PendingUpdates(
+        "apt",
+        tuple(security),
+        tuple(other),
+        refreshed=False,
+        lists_date=max(dates).date().isoformat() if dates else "an unknown date",
+        kept_back_security=tuple(kept_security),
+        kept_back_other=tuple(kept_other),
+    )
+
+
 def _derive_updates(g: Gathered) -> PendingUpdates:
+    if not g.live:
+        return derive_apt_offline(g.files)
     output = g.require_output()
     if output.timed_out:
         raise FactFailed("querying the package manager timed out")
@@ -214,7 +374,8 @@ PENDING_UPDATES = Fact(
     description="pending package updates",
     derive=_derive_updates,
     probe=Probe(_UPDATES_SCRIPT, privileged=True, timeout_s=240),
-    modes=frozenset({Mode.LIVE}),
+    # Offline only apt images are judged (from their lists); others skip (see derive_apt_offline).
+    modes=frozenset({Mode.LIVE, Mode.OFFLINE}),
 )
 
 

@@ -521,3 +521,55 @@ def test_a_refresh_that_worked_is_called_fresh(live_facts: LiveFacts) -> None:
     output = APT_SECURITY.replace("### manager apt\n", "### manager apt\n### refresh ok\n")
     facts = live_facts(outputs={PENDING_UPDATES: output}, refresh_package_metadata=True)
     assert "per fresh metadata" in run(packages_up_to_date, facts).summary
+
+
+# --- linux.packages.up-to-date offline (the image's apt lists) ---------------------------------
+
+
+def test_offline_pending_security_updates_fail_naming_the_lists_date(
+    offline_facts: OfflineFacts,
+) -> None:
+    from tests.scanner.facts.linux.test_system_facts import apt_image
+
+    outcome = run(packages_up_to_date, offline_facts(apt_image()))
+    assert outcome.status is Status.FAIL
+    assert outcome.summary == (
+        "2 pending security update(s), and 1 security and 0 other upgrade(s) kept back, "
+        "per the image's apt lists fetched on 2026-11-30"
+    )
+    sources = [(e.source, e.text.split()[0]) for e in outcome.evidence]
+    assert sources == [
+        ("apt (security)", "libssl3"),
+        ("apt (security)", "tzdata"),
+        ("apt (kept back)", "linux-image-cloud-amd64"),
+    ]
+
+
+def test_offline_only_other_updates_warn(offline_facts: OfflineFacts) -> None:
+    from tests.scanner.facts.linux.test_system_facts import MAIN_BASE, MAIN_PACKAGES, apt_image
+
+    tree = apt_image(**{f"{MAIN_BASE}_main_binary-amd64_Packages": MAIN_PACKAGES})
+    tree = {k: v for k, v in tree.items() if "security" not in k}
+    outcome = run(packages_up_to_date, offline_facts(tree))
+    assert outcome.status is Status.WARN
+    assert "1 pending non-security update(s)" in outcome.summary
+    assert "fetched on 2026-01-10" in outcome.summary
+
+
+def test_offline_nothing_newer_passes_naming_the_lists_date(offline_facts: OfflineFacts) -> None:
+    from tests.scanner.facts.linux.test_system_facts import MAIN_BASE, apt_image
+
+    tree = apt_image(**{f"{MAIN_BASE}_main_binary-amd64_Packages": ""})
+    tree = {k: v for k, v in tree.items() if "security" not in k}
+    outcome = run(packages_up_to_date, offline_facts(tree))
+    assert outcome.status is Status.PASS
+    assert (
+        outcome.summary
+        == "no pending updates (apt, per the image's apt lists fetched on 2026-01-10)"
+    )
+
+
+def test_offline_dpkg_image_without_lists_is_skipped(offline_facts: OfflineFacts) -> None:
+    outcome = run(packages_up_to_date, offline_facts({"/var/lib/dpkg/status": ""}))
+    assert outcome.status is Status.SKIP
+    assert "no apt package lists" in outcome.summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -375,3 +376,131 @@ def test_no_refresh_is_attempted_unless_asked(tmp_path: Path) -> None:
 
 
 APT_LISTS = "\n### lists\n4\n### all\n### rc 0\n"
+
+
+# --- pending updates offline: apt's lists and dpkg's status -------------------------------------
+
+LISTS = "/var/lib/apt/lists"
+SECURITY_BASE = f"{LISTS}/deb.debian.org_debian-security_dists_bookworm-security"
+MAIN_BASE = f"{LISTS}/deb.debian.org_debian_dists_bookworm"
+DPKG_STATUS_TEXT = (
+    "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\n"
+    "Version: 3.0.20-1~deb12u2\n\n"
+    "Package: tzdata\nStatus: install ok installed\nArchitecture: all\nVersion: 2026b-0+deb12u1\n\n"
+    "Package: nano\nStatus: install ok installed\nArchitecture: amd64\nVersion: 7.2-1\n\n"
+    "Package: linux-image-cloud-amd64\nStatus: install ok installed\nArchitecture: amd64\n"
+    "Version: 6.1.176-1\n\n"
+    "Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1.0\n"
+)
+SECURITY_PACKAGES = (
+    "Package: libssl3\nArchitecture: amd64\nVersion: 3.0.22-1~deb12u2\nDepends: tzdata | nano\n\n"
+    "Package: libssl3\nArchitecture: i386\nVersion: 9.9\n\n"
+    "Package: tzdata\nArchitecture: all\nVersion: 2026f-0+deb12u1\n\n"
+    "Package: linux-image-cloud-amd64\nArchitecture: amd64\nVersion: 6.1.192-3\n"
+    "Depends: linux-image-6.1.0-57-cloud-amd64 (= 6.1.192-3)\n\n"
+    "Package: gone\nArchitecture: amd64\nVersion: 2.0\n"
+)
+MAIN_PACKAGES = (
+    "Package: libssl3\nArchitecture: amd64\nVersion: 3.0.11-1~deb12u2\n\n"
+    "Package: nano\nArchitecture: amd64\nVersion: 7.2-1+deb12u1\n"
+)
+
+
+def _release(suite: str, date: str) -> str:
+    return (
+        f"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: Debian\nSuite: {suite}\n"
+        f"Codename: {suite}\nDate: {date}\nSHA256:\n 0 1 main/binary-amd64/Packages\n"
+    )
+
+
+def apt_image(**replace: str | bytes | None) -> dict[str, str | bytes]:
+    tree: dict[str, str | bytes | None] = {
+        "/var/lib/dpkg/status": DPKG_STATUS_TEXT,
+        f"{SECURITY_BASE}_InRelease": _release(
+            "bookworm-security", "Mon, 30 Nov 2026 00:22:33 UTC"
+        ),
+        f"{SECURITY_BASE}_main_binary-amd64_Packages": SECURITY_PACKAGES,
+        f"{MAIN_BASE}_InRelease": _release("bookworm", "Sat, 10 Jan 2026 10:00:00 UTC"),
+        f"{MAIN_BASE}_main_binary-amd64_Packages": MAIN_PACKAGES,
+    }
+    tree.update(replace)
+    return {k: v for k, v in tree.items() if v is not None}
+
+
+def test_offline_apt_updates_come_from_the_images_lists(offline_facts: OfflineFacts) -> None:
+    pending = offline_facts(apt_image()).get(PENDING_UPDATES)
+    assert pending.security == (
+        "libssl3 3.0.20-1~deb12u2 -> 3.0.22-1~deb12u2 (bookworm-security)",
+        "tzdata 2026b-0+deb12u1 -> 2026f-0+deb12u1 (bookworm-security)",
+    )
+    assert pending.other == ("nano 7.2-1 -> 7.2-1+deb12u1 (bookworm)",)
+    # A new package would have to be installed: `apt-get upgrade` keeps it back.
+    assert pending.kept_back_security == (
+        "linux-image-cloud-amd64 6.1.176-1 -> 6.1.192-3 (bookworm-security): kept back, "
+        "needs linux-image-6.1.0-57-cloud-amd64",
+    )
+    assert pending.lists_date == "2026-11-30"
+    assert pending.refreshed is False
+
+
+@pytest.mark.parametrize("compression", ["gz", "xz", "bz2"])
+def test_offline_apt_lists_may_be_compressed(offline_facts: OfflineFacts, compression: str) -> None:
+    import bz2
+    import gzip
+    import lzma
+
+    compressors: dict[str, Callable[[bytes], bytes]] = {
+        "gz": gzip.compress,
+        "xz": lzma.compress,
+        "bz2": bz2.compress,
+    }
+    compress = compressors[compression]
+    name = f"{SECURITY_BASE}_main_binary-amd64_Packages"
+    tree = apt_image(**{name: None, f"{name}.{compression}": compress(SECURITY_PACKAGES.encode())})
+    pending = offline_facts(tree).get(PENDING_UPDATES)
+    assert [s.split()[0] for s in pending.security] == ["libssl3", "tzdata"]
+
+
+def test_offline_apt_lists_in_an_unreadable_compression_are_an_error(
+    offline_facts: OfflineFacts,
+) -> None:
+    name = f"{SECURITY_BASE}_main_binary-amd64_Packages"
+    tree = apt_image(**{name: None, f"{name}.lz4": b"\x04\x22\x4d\x18"})
+    with pytest.raises(FactFailed, match=r"cannot read.*_Packages\.lz4"):
+        offline_facts(tree).get(PENDING_UPDATES)
+
+
+def test_offline_corrupt_compressed_lists_are_an_error(offline_facts: OfflineFacts) -> None:
+    name = f"{SECURITY_BASE}_main_binary-amd64_Packages"
+    tree = apt_image(**{name: None, f"{name}.gz": b"\x1f\x8bnot gzip at all"})
+    with pytest.raises(FactFailed, match="could not be decompressed"):
+        offline_facts(tree).get(PENDING_UPDATES)
+
+
+def test_offline_lists_over_the_stream_bound_are_an_error(
+    offline_facts: OfflineFacts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scanner.facts.linux import system
+
+    monkeypatch.setattr(system, "APT_STREAM_LIMIT", 100)
+    with pytest.raises(FactFailed, match="read limit"):
+        offline_facts(apt_image()).get(PENDING_UPDATES)
+
+
+def test_offline_dpkg_image_without_lists_is_skipped_with_that_reason(
+    offline_facts: OfflineFacts,
+) -> None:
+    tree = {"/var/lib/dpkg/status": DPKG_STATUS_TEXT, f"{LISTS}/lock": ""}
+    with pytest.raises(FactUnavailable, match="no apt package lists"):
+        offline_facts(tree).get(PENDING_UPDATES)
+
+
+def test_offline_nothing_newer_in_the_lists_is_nothing_pending(
+    offline_facts: OfflineFacts,
+) -> None:
+    tree = apt_image(**{f"{SECURITY_BASE}_main_binary-amd64_Packages": MAIN_PACKAGES})
+    tree["/var/lib/dpkg/status"] = "Package: libssl3\nStatus: install ok installed\n" + (
+        "Architecture: amd64\nVersion: 3.0.20-1~deb12u2\n"
+    )
+    pending = offline_facts(tree).get(PENDING_UPDATES)
+    assert (pending.security, pending.other, pending.kept_back_security) == ((), (), ())
