@@ -402,13 +402,7 @@ def scan_command(
         Cancel(),
         on_signal=lambda: echo_err("amiscan: interrupted; finishing the reports first…"),
     ):
-        outputs = {
-            "html": None if no_html else html_path,
-            "json": json_path,
-            "junit": junit_path,
-            "sarif": sarif_path,
-            "markdown": markdown_path,
-        }
+        outputs = _outputs(html_path, no_html, json_path, junit_path, sarif_path, markdown_path)
         codes = _write_all(outcomes, config, baseline, options, console, verbose, outputs)
     sys.exit(combined_exit_code(codes))
 
@@ -457,6 +451,24 @@ def combined_exit_code(codes: list[int]) -> int:
 
 def _target_suffix(target_id: str) -> str:
     return "-" + re.sub(r"[^A-Za-z0-9._-]+", "_", target_id).strip("_")
+
+
+def _outputs(
+    html: str,
+    no_html: bool,
+    json_path: str | None,
+    junit: str | None,
+    sarif: str | None,
+    markdown: str | None,
+) -> dict[str, str | None]:
+    """Report format -> path as `report_outputs` options give them (None: not written)."""
+    return {
+        "html": None if no_html else html,
+        "json": json_path,
+        "junit": junit,
+        "sarif": sarif,
+        "markdown": markdown,
+    }
 
 
 def _with_suffix(path: str | None, suffix: str) -> str | None:
@@ -595,13 +607,7 @@ def report_command(
         raise UsageProblem(f"{source}: cannot read: {exc.strerror}") from None
     except ReportFormatError as exc:
         raise UsageProblem(f"{source}: {exc}") from None
-    outputs = {
-        "html": None if no_html else html_path,
-        "json": json_path,
-        "junit": junit_path,
-        "sarif": sarif_path,
-        "markdown": markdown_path,
-    }
+    outputs = _outputs(html_path, no_html, json_path, junit_path, sarif_path, markdown_path)
     render_failed = write_reports(
         report, outputs, optional=_default_html(click.get_current_context())
     )

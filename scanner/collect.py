@@ -20,19 +20,19 @@ from typing import Any
 from scanner.facts.base import Fact, ProbeOutput
 from scanner.fs import MemoryTree
 from scanner.records import (
+    SAFE_NAME,
     RecordError,
     claim_probe,
+    count_field,
+    decode_field,
     read_records,
     repeated_session_record,
     spoil_probe,
 )
-from scanner.records import count_field as _count
-from scanner.records import decode_field as _decode
 
 # Each probe's stdout (and each copied file) is cut at this size; the check says so if it matters.
 OUTPUT_LIMIT = 4 * 1024 * 1024
 FILE_LIMIT = 1024 * 1024
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 # Guest path globs copied back; anything a shell would interpret other than globbing is refused.
 _SAFE_PATTERN = re.compile(r"^/[A-Za-z0-9._/*?\[\]!+@%,:=~-]*$")
 # Private host keys and other secrets are never copied off the guest, whatever a fact asks.
@@ -139,7 +139,7 @@ def build_script(facts: Iterable[Fact[Any]], settings: LiveSettings) -> Collecti
     names: list[str] = []
     for fact in facts:
         if fact.probe is not None:
-            if not _SAFE_NAME.match(fact.name):
+            if not SAFE_NAME.match(fact.name):
                 raise ValueError(f"fact name {fact.name!r} is not safe as a probe name")
             call = _probe_call(fact.name, fact.probe.timeout_s, fact.probe.script)
             (root_part if fact.probe.privileged else user_part).append(call)
@@ -298,7 +298,9 @@ def parse_output(stdout: bytes, marker: str) -> Collected:
     encodings = [r for r in records if r[:2] == ["ENV", "encoding"]]
     if encodings:
         try:
-            encoding = _decode(encodings[0][2] if len(encodings[0]) == 3 else "", "b64").decode()
+            encoding = decode_field(
+                encodings[0][2] if len(encodings[0]) == 3 else "", "b64"
+            ).decode()
         except (RecordError, UnicodeDecodeError):
             encoding = "hex"
         if encoding not in {"b64", "hex"}:
@@ -315,7 +317,7 @@ def parse_output(stdout: bytes, marker: str) -> Collected:
 
 def _blame(collected: Collected, kind: str, args: list[str], reason: str) -> None:
     """A malformed record spoils what it was about, and nothing else."""
-    if kind == "PROBE" and args and _SAFE_NAME.match(args[0]):
+    if kind == "PROBE" and args and SAFE_NAME.match(args[0]):
         spoil_probe(collected, args[0], reason)
     elif kind in ("PROBE", "ENV", "ROOT", "NOSUDO"):
         # A probe record whose name is unreadable leaves that probe without output (its fact
@@ -338,41 +340,49 @@ def _apply_record(
             collected.forged = repeated
             return
     if kind == "ENV" and len(args) == 2:
-        value = _decode(args[1], encoding) if args[0] != "encoding" else _decode(args[1], "b64")
+        value = (
+            decode_field(args[1], encoding)
+            if args[0] != "encoding"
+            else decode_field(args[1], "b64")
+        )
         collected.env[args[0]] = value.decode("utf-8", errors="replace")
     elif kind == "PROBE" and len(args) == 7:
         name, rc, timed_out, privileged, size, out, err = args
-        if not _SAFE_NAME.match(name):
+        if not SAFE_NAME.match(name):
             raise RecordError("the probe name is not a name")
         if not claim_probe(collected, name):
             return
-        stdout = _decode(out, encoding)
+        stdout = decode_field(out, encoding)
         collected.outputs[name] = ProbeOutput(
             name=name,
-            rc=_count(rc, "exit code"),
+            rc=count_field(rc, "exit code"),
             stdout=stdout,
-            stderr=_decode(err, encoding),
-            truncated=_count(size, "output size") > len(stdout),
+            stderr=decode_field(err, encoding),
+            truncated=count_field(size, "output size") > len(stdout),
             timed_out=timed_out == "1",
             privileged=privileged == "1",
         )
     elif kind == "FILE" and len(args) == 3:
-        path = _decode(args[0], encoding).decode("utf-8", errors="replace")
+        path = decode_field(args[0], encoding).decode("utf-8", errors="replace")
         if not path.startswith("/"):
             raise RecordError("the file path is not absolute")
         try:
-            content = _decode(args[2], encoding)
-            measured = _count(args[1], "file size") if args[1] != "-" else None
+            content = decode_field(args[2], encoding)
+            measured = count_field(args[1], "file size") if args[1] != "-" else None
         except RecordError as exc:
             collected.files.refuse(path, f"its copy in the collection output is malformed ({exc})")
             return
         _add_file(collected.files, path, content, measured)
     elif kind == "UNREADABLE" and len(args) == 1:
-        collected.unreadable.append(_decode(args[0], encoding).decode("utf-8", errors="replace"))
+        collected.unreadable.append(
+            decode_field(args[0], encoding).decode("utf-8", errors="replace")
+        )
     elif kind == "ROOT" and len(args) == 1:
         collected.root_uid = args[0]
     elif kind == "NOSUDO" and len(args) == 1:
-        collected.sudo_error = _decode(args[0], encoding).decode("utf-8", errors="replace").strip()
+        collected.sudo_error = (
+            decode_field(args[0], encoding).decode("utf-8", errors="replace").strip()
+        )
     elif kind in ("ENV", "PROBE", "FILE", "UNREADABLE", "ROOT", "NOSUDO"):
         raise RecordError(f"{len(args)} fields")
     else:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any
 from scanner.collect import OUTPUT_LIMIT, Collected, CollectionError
 from scanner.facts.base import Fact, ProbeOutput
 from scanner.records import (
+    SAFE_NAME,
     RecordError,
     claim_probe,
     count_field,
@@ -50,7 +50,6 @@ __all__ = [
 ]
 
 ERROR_LIMIT = 65536
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 # Exit status a timed-out probe is given, as `timeout(1)` does on Linux.
 TIMEOUT_RC = 124
 # What each probe status of a record means as an exit status.
@@ -168,7 +167,7 @@ def build_script(facts: Iterable[Fact[Any]]) -> WindowsScript:
     for fact in facts:
         if fact.probe is None:
             continue
-        if not _SAFE_NAME.match(fact.name):
+        if not SAFE_NAME.match(fact.name):
             raise ValueError(f"fact name {fact.name!r} is not safe as a probe name")
         if fact.patterns:
             raise ValueError(
@@ -207,7 +206,7 @@ def parse_output(stdout: bytes, marker: str) -> Collected:
             # A probe record whose name is unreadable leaves that probe without output (its fact
             # errors as unreached); a damaged session record leaves that session fact unknown; a
             # record of no known kind was about nothing that can be named.
-            if kind == "PROBE" and args and _SAFE_NAME.match(args[0]):
+            if kind == "PROBE" and args and SAFE_NAME.match(args[0]):
                 spoil_probe(collected, args[0], str(exc))
     elevated = collected.env.get("elevated", "").lower() == "true"
     for name, output in list(collected.outputs.items()):
@@ -225,7 +224,7 @@ def _apply(collected: Collected, kind: str, args: list[str], seen: set[str]) -> 
         collected.env[args[0]] = decode_field(args[1]).decode("utf-8", errors="replace")
     elif kind == "PROBE" and len(args) == 6:
         name = args[0]
-        if not _SAFE_NAME.match(name):
+        if not SAFE_NAME.match(name):
             raise RecordError("the probe name is not a name")
         if claim_probe(collected, name):
             collected.outputs[name] = _probe_output(*args)

@@ -231,14 +231,15 @@ def _ended(lifecycle: Lifecycle, on: date, terms: _Terms) -> str:
         verb = "until" if entitled else "also ended on"
         paid = "" if terms.free_extension else "paid "
         details.append(f"{paid}{terms.extended} {verb} {extended}")
-    ended = f"{lifecycle.name} reached end of {terms.eol} on {lifecycle.eol}"
+    ended = f"{lifecycle.name} reached end of {terms.eol} on {lifecycle.eol}" + _parenthesised(
+        details
+    )
     if entitled and not terms.free_extension:
-        ended += _parenthesised(details)
         return (
             f"{ended}; an image entitled to {terms.extended} may waive this result, with that "
             "entitlement as the reason"
         )
-    return ended + _parenthesised(details)
+    return ended
 
 
 def _in_free_extension(lifecycle: Lifecycle, on: date, terms: _Terms) -> str:

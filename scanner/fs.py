@@ -321,8 +321,10 @@ class ImageRoot:
         return io.BufferedReader(handle)
 
     def _open_regular(self, path: str) -> io.FileIO:
-        # Opened as read_head opens a file: resolved inside the root, a regular file only.
+        """`path` opened for reading, resolved inside the root, refused unless a regular file."""
         host = self._resolve(path)
+        # O_NONBLOCK: a FIFO swapped in after the check below still cannot block the open;
+        # O_NOFOLLOW: the path was resolved inside the root, a link appearing now is refused.
         flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         try:
             mode = host.lstat().st_mode
@@ -346,30 +348,11 @@ class ImageRoot:
         return handle
 
     def read_head(self, path: str, limit: int) -> FileRead:
-        host = self._resolve(path)
-        # O_NONBLOCK: a FIFO swapped in after the check below still cannot block the open;
-        # O_NOFOLLOW: the path was resolved inside the root, a link appearing now is refused.
-        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-        try:
-            mode = host.lstat().st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            raise FileNotFoundError(path) from None
-        if not stat.S_ISREG(mode):
-            raise IsADirectoryError(f"{path} is not a regular file")
-        try:
-            fd = os.open(host, flags)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise IsADirectoryError(f"{path} is not a regular file") from None
-            raise
-        with os.fdopen(fd, "rb", buffering=0) as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise IsADirectoryError(f"{path} is not a regular file")
+        with self._open_regular(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
             chunks: list[bytes] = []
-            wanted = (
-                limit + 1
-            )  # one byte more tells a file of exactly `limit` bytes from a larger one
+            # One byte more than `limit` tells a file of exactly `limit` bytes from a larger one.
+            wanted = limit + 1
             while wanted > 0:
                 chunk = handle.read(min(wanted, 1024 * 1024))
                 if not chunk:
@@ -378,7 +361,7 @@ class ImageRoot:
                 wanted -= len(chunk)
         data = b"".join(chunks)
         complete = len(data) <= limit
-        return FileRead(data[:limit], max(info.st_size, len(data)), complete)
+        return FileRead(data[:limit], max(size, len(data)), complete)
 
     def is_file(self, path: str) -> bool:
         try:

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from scanner.facts.base import ProbeOutput
+
+# Probe names (fact names) as records carry them: nothing a shell or PowerShell would interpret.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 class RecordError(ValueError):

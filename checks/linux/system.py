@@ -14,7 +14,7 @@ from scanner.facts.linux.system import (
     PENDING_UPDATES,
     PendingUpdates,
 )
-from scanner.model import Outcome, Platform, Severity, Status
+from scanner.model import Evidence, Outcome, Platform, Severity, Status
 from scanner.registry import check
 
 
@@ -64,12 +64,10 @@ def packages_up_to_date(facts: Facts) -> Outcome:
         basis = "the metadata already on the host: refreshing it failed"
     else:
         basis = "the metadata already on the host (not refreshed)"
-    evidence = [line(f"{pending.manager} (security)", item) for item in pending.security[:50]]
+    evidence = _security_lines(pending)
     if pending.refresh_error:
         evidence.append(line(f"{pending.manager} refresh", pending.refresh_error))
     if pending.security:
-        if len(pending.security) > 50:
-            evidence.append(line(pending.manager, f"… and {len(pending.security) - 50} more"))
         return Outcome(
             Status.FAIL,
             f"{len(pending.security)} pending security update(s), per {basis}",
@@ -99,16 +97,24 @@ def packages_up_to_date(facts: Facts) -> Outcome:
     )
 
 
+def _listed(source: str, items: tuple[str, ...], shown: int, more_source: str) -> list[Evidence]:
+    """The first `shown` items as evidence, and a line counting the rest."""
+    lines = [line(source, item) for item in items[:shown]]
+    if len(items) > shown:
+        lines.append(line(more_source, f"… and {len(items) - shown} more"))
+    return lines
+
+
+def _security_lines(pending: PendingUpdates) -> list[Evidence]:
+    return _listed(f"{pending.manager} (security)", pending.security, 50, pending.manager)
+
+
 def _packages_offline(pending: PendingUpdates) -> Outcome:
     basis = f"per the image's apt lists fetched on {pending.lists_date}"
     manager = pending.manager
-    evidence = [line(f"{manager} (security)", item) for item in pending.security[:50]]
-    if len(pending.security) > 50:
-        evidence.append(line(manager, f"… and {len(pending.security) - 50} more"))
+    evidence = _security_lines(pending)
     kept = pending.kept_back_security + pending.kept_back_other
-    evidence += [line(f"{manager} (kept back)", item) for item in kept[:20]]
-    if len(kept) > 20:
-        evidence.append(line(f"{manager} (kept back)", f"… and {len(kept) - 20} more"))
+    evidence += _listed(f"{manager} (kept back)", kept, 20, f"{manager} (kept back)")
     kept_note = ""
     if kept:
         kept_note = (
