@@ -30,12 +30,29 @@ class Cancel:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._children: list[Cancel] = []
         self.reason = ""
 
     def set(self, reason: str) -> None:
-        if not self._event.is_set():
-            self.reason = reason
-            self._event.set()
+        with self._lock:
+            if not self._event.is_set():
+                self.reason = reason
+                self._event.set()
+            children = list(self._children)
+        for child in children:
+            child.set(reason)
+
+    def child(self) -> Cancel:
+        """A cancellation set with this one, that can also be set on its own (to stop work
+        whose result is no longer needed, without stopping the scan)."""
+        child = Cancel()
+        with self._lock:
+            self._children.append(child)
+            reason = self.reason if self._event.is_set() else ""
+        if reason:
+            child.set(reason)
+        return child
 
     @property
     def is_set(self) -> bool:

@@ -266,7 +266,18 @@ def main() -> None:
     is_flag=True,
     help="Leave the instance running for debugging (prints how to clean up).",
 )
-@click.option("--no-launch", is_flag=True, help="Run only the image checks; launch nothing.")
+@click.option(
+    "--no-launch",
+    is_flag=True,
+    help="Launch nothing: judge the image attributes and, from the AMI's snapshots through the "
+    "EBS direct APIs, every check that needs no running instance.",
+)
+@click.option(
+    "--no-snapshot",
+    is_flag=True,
+    help="Never read the AMI's snapshots (with --no-launch: judge only the image attributes; "
+    "with a launch: no offline results if the instance cannot be reached).",
+)
 @click.option("--poll-interval", type=click.FloatRange(min=0.05), default=2.0, hidden=True)
 @click.option(
     "--host-key-wait",
@@ -318,6 +329,7 @@ def scan_command(
     key_name: str | None,
     keep_instance: bool,
     no_launch: bool,
+    no_snapshot: bool,
     poll_interval: float,
     host_key_wait: float,
     password_env: str,
@@ -329,7 +341,9 @@ def scan_command(
     \b
     TARGET: ami-… (launch and scan an AMI; several are scanned concurrently),
             ssh://[user@]host[:port], winrm[s]://[user@]host[:port] (Windows),
-            local, or dir:PATH (an image root).
+            local, dir:PATH (an image root), disk:PATH (a raw, qcow2 or VMDK disk
+            image; a plain existing file works too) or snapshot:snap-… (an EBS snapshot,
+            read through the EBS direct APIs).
     """
     _setup_logging(verbose)
     if len(targets) > 1 and json_path == "-":
@@ -363,6 +377,7 @@ def scan_command(
         key_name=key_name,
         keep_instance=keep_instance,
         no_launch=no_launch,
+        no_snapshot=no_snapshot,
         poll_interval_s=poll_interval,
         host_key_wait_s=host_key_wait,
     )
@@ -380,7 +395,8 @@ def scan_command(
     def checks_for(target: Target) -> list[Check]:
         if target.kind == "ami":
             # The platform (Linux or Windows) is known only once the image is resolved.
-            return [c for c in selected if c.platform is Platform.IMAGE or not no_launch]
+            image_only = no_launch and no_snapshot
+            return [c for c in selected if c.platform is Platform.IMAGE or not image_only]
         return [c for c in selected if c.platform.value == target.platform]
 
     to_stdout = json_path == "-"

@@ -79,11 +79,21 @@ def moto(moto_server: Moto) -> Moto:
 
 
 def register_image(
-    client: Any, *, name: str = "seller-product-1.0", platform: str | None = None, **attributes: Any
+    client: Any,
+    *,
+    name: str = "seller-product-1.0",
+    platform: str | None = None,
+    snapshot_id: str | None = None,
+    **attributes: Any,
 ) -> str:
-    """A registered AMI with the attributes moto's RegisterImage drops set on its model."""
-    volume = client.create_volume(Size=8, AvailabilityZone=f"{REGION}a")["VolumeId"]
-    snapshot = client.create_snapshot(VolumeId=volume)["SnapshotId"]
+    """A registered AMI with the attributes moto's RegisterImage drops set on its model.
+
+    `snapshot_id` (e.g. one written with tests.diskimages.upload_snapshot) becomes the root
+    device's snapshot: moto otherwise invents an empty one of its own.
+    """
+    # The root snapshot exists for EBS direct reads too (empty: never-written blocks are zeros),
+    # as a real AMI's does; `snapshot_id` replaces it with one holding a disk.
+    snapshot = snapshot_id or empty_snapshot(client)
     image_id = client.register_image(
         Name=name,
         Architecture="x86_64",
@@ -106,7 +116,32 @@ def register_image(
         setattr(image, key, value)
     if platform:
         image.platform = platform
+    image.ebs_snapshot = ec2_backends[ACCOUNT][REGION].snapshots[snapshot]
     return str(image_id)
+
+
+def ebs_client_like(ec2: Any) -> Any:
+    """An EBS direct client on the same moto as `ec2` (its server, or the in-process mock)."""
+    endpoint = ec2.meta.endpoint_url
+    return boto3.client(
+        "ebs",
+        region_name=REGION,
+        endpoint_url=None if "amazonaws.com" in endpoint else endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def empty_snapshot(ec2: Any, gib: int = 8) -> str:
+    """A completed EBS snapshot with no block written, readable through EBS direct."""
+    from moto.ebs.models import ebs_backends
+
+    ebs = ebs_client_like(ec2)
+    snapshot = str(ebs.start_snapshot(VolumeSize=gib)["SnapshotId"])
+    ebs.complete_snapshot(SnapshotId=snapshot, ChangedBlocksCount=0)
+    # moto says 512-byte blocks; EBS says 524288.
+    ebs_backends[ACCOUNT][REGION].snapshots[snapshot].block_size = 512 * 1024
+    return snapshot
 
 
 def loopback_subnet(client: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +13,23 @@ from tests.sshd import SshdServer, start_sshd
 
 # Fixtures for a local moto server (tests/aws.py).
 pytest_plugins = ["tests.aws"]
+
+# CI sets this: a disk-image test skipped because a tool (mkfs.xfs, sgdisk, qemu-img,
+# cryptsetup…) is not installed fails instead, so CI never silently skips them.
+REQUIRE_DISK_TOOLS_ENV = "AMISCAN_REQUIRE_DISK_TOOLS"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if (
+        report.skipped
+        and os.environ.get(REQUIRE_DISK_TOOLS_ENV) == "1"
+        and "not installed" in str(report.longrepr)
+    ):
+        report.outcome = "failed"
+        report.longrepr = f"{REQUIRE_DISK_TOOLS_ENV}=1, but: {report.longrepr}"
 
 
 @pytest.fixture(autouse=True)

@@ -156,7 +156,7 @@ def _packages_offline(pending: PendingUpdates) -> Outcome:
 def filesystem_unencrypted(facts: Facts) -> Outcome:
     state = facts.get(ENCRYPTED_FS)
     evidence = [line(f"/etc/crypttab:{n}", text) for n, text in state.crypttab]
-    evidence += [line("lsblk", device) for device in state.encrypted_devices]
+    evidence += [line(state.devices_source, device) for device in state.encrypted_devices]
     if evidence:
         return Outcome(Status.FAIL, "encrypted file systems are configured", tuple(evidence))
     if facts.context.mode is Mode.LIVE and not state.inspected_devices:
@@ -166,9 +166,12 @@ def filesystem_unencrypted(facts: Facts) -> Outcome:
             "no /etc/crypttab entries, but lsblk could not list the block devices",
             (line("lsblk", "failed or not installed"),),
         )
-    basis = "/etc/crypttab and lsblk" if state.inspected_devices else "/etc/crypttab"
+    lister = "the disks' volumes" if state.devices_source == "volumes" else state.devices_source
+    basis = f"/etc/crypttab and {lister}" if state.inspected_devices else "/etc/crypttab"
     evidence = [line("/etc/crypttab", "no entries")]
-    if state.inspected_devices:
+    if state.devices_source == "volumes":
+        evidence.append(line("volumes", "no LUKS or BitLocker volume on the disks"))
+    elif state.inspected_devices:
         evidence.append(line("lsblk", "no crypt device and no crypto_LUKS file system"))
     return Outcome(Status.PASS, f"no encrypted file systems ({basis})", tuple(evidence))
 

@@ -64,3 +64,18 @@ def make_session(profile: str | None, region: str | None) -> boto3.session.Sessi
 def ec2_client(session: boto3.session.Session) -> Any:
     """An EC2 client; AWS_ENDPOINT_URL (e.g. a local moto server) is honoured as boto3 does."""
     return session.client("ec2", config=CLIENT_CONFIG)
+
+
+# EBS direct reads are fetched in parallel (scanner.disk.ebs): one pooled connection per worker.
+# The device retries (counted, cancellable, with backoff); botocore's retries would stack on it.
+EBS_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1},
+    connect_timeout=10,
+    read_timeout=60,
+    max_pool_connections=16,
+)
+
+
+def ebs_client(session: boto3.session.Session) -> Any:
+    """An EBS direct API client (ListSnapshotBlocks, GetSnapshotBlock); AWS_ENDPOINT_URL honoured."""
+    return session.client("ebs", config=EBS_CLIENT_CONFIG)

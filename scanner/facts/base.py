@@ -87,6 +87,9 @@ class ScanContext:
     # Whether the privileged part of the script ran as root, and why not when it did not.
     privileged: bool | None = None
     sudo_error: str | None = None
+    # Offline disk images: the encrypted volumes found on the disks, one evidence line each;
+    # None when no disk was inspected (a dir: root, or a live host whose lsblk tells instead).
+    encrypted_volumes: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -12,7 +12,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ScanAborted", "ScanOptions", "Target", "TargetError", "resolve_target"]
 
-USAGE = "ami-…, ssh://[user@]host[:port], winrm[s]://[user@]host[:port], local, dir:PATH (or an existing directory)"
+USAGE = (
+    "ami-…, ssh://[user@]host[:port], winrm[s]://[user@]host[:port], local, "
+    "dir:PATH (or an existing directory), disk:PATH (or an existing file), snapshot:snap-…"
+)
 
 
 def resolve_target(text: str, options: ScanOptions, winrm: WinRMSettings | None = None) -> Target:
@@ -39,8 +42,22 @@ def resolve_target(text: str, options: ScanOptions, winrm: WinRMSettings | None 
         if not text[4:]:
             raise TargetError("dir: needs the path of an image root, e.g. dir:/mnt/image")
         return DirectoryTarget(Path(text[4:]))
+    if text.startswith("disk:"):
+        from scanner.targets.disk import DiskTarget
+
+        if not text[5:]:
+            raise TargetError("disk: needs the path of a disk image, e.g. disk:build/image.qcow2")
+        return DiskTarget(Path(text[5:]))
+    if text.startswith("snapshot:"):
+        from scanner.targets.snapshot import SnapshotTarget
+
+        return SnapshotTarget(text[9:], options)
     if Path(text).is_dir():
         from scanner.targets.directory import DirectoryTarget
 
         return DirectoryTarget(Path(text))
+    if Path(text).is_file():
+        from scanner.targets.disk import DiskTarget
+
+        return DiskTarget(Path(text))
     raise TargetError(f"{text!r} is not a target amiscan knows; use one of: {USAGE}")

@@ -7,6 +7,7 @@ SIGINT/SIGTERM (which cancels the scan at its next wait; cleanup itself cannot b
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import ipaddress
 import logging
@@ -104,8 +105,14 @@ class AmiTarget:
         )
         image_checks = [c for c in run.checks if c.platform is Platform.IMAGE]
         run.judge(image_checks, Facts(MemoryTree(), context))
+        if options.no_launch and not options.no_snapshot and self.platform == "linux":
+            self._judge_snapshots(run, image, context)
+            return
         if options.no_launch:
-            run.notes.append("--no-launch: only the image checks ran")
+            run.notes.append(
+                "--no-launch: only the image checks ran"
+                + ("" if options.no_snapshot else " (offline Windows checks are not supported yet)")
+            )
             # Selected by design not to run: a skip that says so, never an unjudged error.
             for item in run.checks:
                 if item.platform is not Platform.IMAGE:
@@ -123,8 +130,49 @@ class AmiTarget:
             from scanner.targets.ami_windows import scan_windows_instance
 
             self._launch(client, run, options, image, context, scan_windows_instance)
-        else:
+            return
+        snapshot_ids = [] if options.no_snapshot else image_snapshots(image)
+        if not snapshot_ids:
             self._launch(client, run, options, image, context, scan_linux_instance)
+            return
+        # The snapshot is read while the instance boots; it speaks only if the instance cannot.
+        from scanner.targets.ami_snapshot import SnapshotJudgement
+
+        run.details["snapshots"] = snapshot_ids
+        background = SnapshotJudgement(run, self.session, snapshot_ids, context)
+        try:
+            self._launch(client, run, options, image, context, scan_linux_instance)
+        except ScanAborted as exc:
+            background.fill_unjudged(run, exc)
+            raise
+        finally:
+            background.stop()
+
+    def _judge_snapshots(self, run: ScanRun, image: dict[str, Any], context: ScanContext) -> None:
+        """--no-launch: judge every offline-capable check from the image's EBS snapshots."""
+        # Imported here: a launched scan that never reads a snapshot does not load the readers.
+        from scanner.targets.disk import judge_disks
+        from scanner.targets.snapshot import close_all, open_snapshots, snapshot_figures
+
+        snapshot_ids = image_snapshots(image)
+        if not snapshot_ids:
+            raise ScanAborted(
+                f"{self.id} has no EBS snapshot for its root device "
+                f"({image.get('RootDeviceName') or 'no root device name'}); "
+                "an instance-store image cannot be read without launching it"
+            )
+        run.details["snapshots"] = snapshot_ids
+        offline = dataclasses.replace(context, mode=Mode.OFFLINE)
+        devices = open_snapshots(run, snapshot_ids, self.session)
+        try:
+            judge_disks(run, list(devices), offline, f"snapshot {snapshot_ids[0]}")
+        finally:
+            run.details["read"] = snapshot_figures(devices)
+            close_all(devices)
+        run.notes.append(
+            "--no-launch: judged from the image's snapshots; checks that need a running "
+            "instance were skipped"
+        )
 
     def _resolve(self, client: Any, run: ScanRun) -> dict[str, Any]:
         try:
@@ -365,3 +413,14 @@ def write_private_key(pem: bytes, scan_id: str) -> Path:
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
     return path
+
+
+def image_snapshots(image: dict[str, Any]) -> list[str]:
+    """The snapshots of the image's EBS volumes, the root device's first."""
+    root_name = image.get("RootDeviceName")
+    mappings = image.get("BlockDeviceMappings") or []
+    ordered = sorted(mappings, key=lambda m: m.get("DeviceName") != root_name)
+    snapshots = [str((m.get("Ebs") or {}).get("SnapshotId") or "") for m in ordered]
+    if not ordered or ordered[0].get("DeviceName") != root_name or not snapshots[0]:
+        return []
+    return [s for s in dict.fromkeys(snapshots) if s]

@@ -32,6 +32,8 @@ class ScanOptions:
     key_name: str | None = None
     keep_instance: bool = False
     no_launch: bool = False
+    # With --no-launch: judge only the image attributes, do not read the snapshots.
+    no_snapshot: bool = False
     poll_interval_s: float = 2.0
     # After a trust-on-first-use login, how long to wait for the console's host key fingerprints
     # (cloud-init prints them late in first boot, often after sshd already answers).

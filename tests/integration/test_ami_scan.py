@@ -206,13 +206,16 @@ def test_the_launch_is_safe_by_default_and_cleanup_sweeps_a_kept_instance(
     assert leftovers(client) == NOTHING_LEFT
 
 
-def test_no_launch_runs_only_the_image_checks(moto: Moto, tmp_path: Path) -> None:
+def test_no_launch_no_snapshot_runs_only_the_image_checks(moto: Moto, tmp_path: Path) -> None:
     client = moto.client()
     image = register_image(client, ena_support=False, imds_support=None, architecture="i386")
     report = tmp_path / "r.json"
     result = run_amiscan(
         moto,
-        [sys.executable, "-m", "scanner", image, "--no-launch", "--json", str(report), "--no-html"],
+        [
+            *(sys.executable, "-m", "scanner", image, "--no-launch", "--no-snapshot"),
+            *("--json", str(report), "--no-html"),
+        ],
         tmp_path,
     )
     assert result.returncode == 1
@@ -349,6 +352,7 @@ def test_several_amis_are_scanned_concurrently_with_one_report_each(
             good,
             old,
             "--no-launch",
+            "--no-snapshot",
             "--json",
             str(report),
             "--no-html",

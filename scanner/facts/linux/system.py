@@ -387,6 +387,8 @@ class CryptoState:
     crypttab: tuple[tuple[int, str], ...]
     encrypted_devices: tuple[str, ...]
     inspected_devices: bool
+    # What listed the devices: lsblk on a live host, the volume scan of an offline disk image.
+    devices_source: str = "lsblk"
 
 
 def _crypttab_entries(text: str | None) -> tuple[tuple[int, str], ...]:
@@ -402,7 +404,10 @@ def _crypttab_entries(text: str | None) -> tuple[tuple[int, str], ...]:
 def _derive_crypto(g: Gathered) -> CryptoState:
     entries = _crypttab_entries(read_text_or_none(g.files, "/etc/crypttab"))
     if not g.live:
-        return CryptoState(entries, (), False)
+        volumes = g.context.encrypted_volumes
+        if volumes is None:
+            return CryptoState(entries, (), False)
+        return CryptoState(entries, volumes, True, devices_source="volumes")
     output = g.require_output()
     devices = []
     for line in output.text.splitlines():

@@ -469,7 +469,7 @@ def test_an_unreadable_ebs_default_is_a_note_and_the_image_is_judged_alone(
 ) -> None:
     image = register_image(ec2)
     inject.add(Fault("GetEbsEncryptionByDefault", ACCESS_DENIED))
-    outcome = scan(ec2, image, options(None, 22, no_launch=True))
+    outcome = scan(ec2, image, options(None, 22, no_launch=True, no_snapshot=True))
     report = outcome.report
     assert report.verdict is Verdict.PASS
     (note,) = [n for n in report.notes if "EBS encryption default" in n]
@@ -656,3 +656,57 @@ def test_a_wide_allow_cidr_is_said_in_the_report(
     assert outcome.report.target.details["ingress"].startswith(cidr)
     assert any("opens the scan port" in note for note in outcome.report.notes) is warned
     assert leftovers(ec2) == NOTHING_LEFT
+
+
+# --- the snapshot, read while the instance boots ------------------------------------------------
+
+
+def _snapshot_of(tmp_path: Path, stray_key: bool) -> str:
+    from tests.aws import ebs_client_like
+    from tests.diskimages import make_ext4, make_gpt_disk, upload_snapshot
+    from tests.imagetree import PUBLIC_KEY, build_compliant
+
+    tree = build_compliant(tmp_path / "root")
+    if stray_key:
+        tree.write("/home/ec2-user/.ssh/authorized_keys", PUBLIC_KEY + "\n", mode=0o600)
+    disk = make_gpt_disk(make_ext4(tree.root, tmp_path / "root.ext4"), tmp_path / "disk.img")
+    return upload_snapshot(ebs_client_like(boto3.client("ec2", region_name=REGION)), disk)
+
+
+def test_an_unreachable_instance_still_reports_what_the_snapshot_judged(
+    ec2: Any, inject: Injector, tmp_path: Path
+) -> None:
+    image = register_image(ec2, snapshot_id=_snapshot_of(tmp_path, stray_key=True))
+    outcome = scan(ec2, image, options(loopback_subnet(ec2), free_port(), connect_timeout_s=0.5))
+    report = outcome.report
+    keys = {r.id: r for r in report.results}["linux.ssh.authorized-keys"]
+    assert keys.status is Status.FAIL
+    assert keys.summary.startswith("judged from the AMI's snapshot")
+    # The failure found is the verdict; why the live scan stopped is still said.
+    assert report.verdict is Verdict.FAIL
+    assert "never became reachable" in report.errors[0]
+    assert any("judged from the AMI's snapshot instead" in n for n in report.notes)
+    assert leftovers(ec2) == NOTHING_LEFT
+
+
+def test_a_clean_snapshot_does_not_turn_an_unreachable_instance_into_a_pass(
+    ec2: Any, inject: Injector, tmp_path: Path
+) -> None:
+    image = register_image(ec2, snapshot_id=_snapshot_of(tmp_path, stray_key=False))
+    outcome = scan(ec2, image, options(loopback_subnet(ec2), free_port(), connect_timeout_s=0.5))
+    keys = {r.id: r for r in outcome.report.results}["linux.ssh.authorized-keys"]
+    assert keys.status is Status.PASS
+    assert keys.summary.startswith("judged from the AMI's snapshot")
+    assert_incomplete(outcome, "never became reachable")
+
+
+def test_a_live_scan_that_completes_keeps_its_own_results(
+    ec2: Any, inject: Injector, server: SshdServer, tmp_path: Path
+) -> None:
+    # The snapshot holds a stray key; the launched instance (this sshd) does not.
+    image = register_image(ec2, snapshot_id=_snapshot_of(tmp_path, stray_key=True))
+    outcome = scan(ec2, image, options(loopback_subnet(ec2), server.port), server)
+    keys = {r.id: r for r in outcome.report.results}["linux.ssh.authorized-keys"]
+    assert keys.status is Status.PASS
+    assert not keys.summary.startswith("judged from")
+    assert outcome.report.verdict is Verdict.PASS
