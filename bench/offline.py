@@ -51,15 +51,17 @@ class Latency:
         return self.app(environ, start_response)
 
 
-def root_tree(work: Path) -> tuple[Path, str]:
+def root_image(work: Path) -> tuple[Path, Path, str]:
+    """The root tree, an ext4 file system holding it, and what it is."""
     from tests.guest.image import cached_image
 
     image = cached_image()
-    if image is not None and image.root.is_dir():
-        return image.root, "the Debian 12 guest of the test tier"
+    if image is not None and image.root.is_dir() and image.rootfs.is_file():
+        return image.root, image.rootfs, "the Debian 12 guest of the test tier"
     root = work / "root"
     build_compliant(root)
-    return root, "the tests' compliant image tree (build the guest image for a realistic root)"
+    fs = make_ext4(root, work / "root.ext4", 256)
+    return root, fs, "the tests' compliant image tree (build the guest image for a realistic root)"
 
 
 def amiscan(args: list[str], env: dict[str, str], report: Path) -> tuple[float, dict[str, Any]]:
@@ -80,10 +82,10 @@ def main() -> None:
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="amiscan-bench-") as scratch:
         work = Path(scratch)
-        root, what = root_tree(work)
+        root, fs, what = root_image(work)
         print(f"root: {what}")
-        fs = make_ext4(root, work / "root.ext4", 3072)
-        disk = make_gpt_disk(fs, work / "disk.img", extra_mib=DISK_GIB * 1024 - 3072 - 8)
+        fs_mib = fs.stat().st_size // 2**20
+        disk = make_gpt_disk(fs, work / "disk.img", extra_mib=DISK_GIB * 1024 - fs_mib - 8)
         app = Latency(DomainDispatcherApplication(create_backend_app), 0.0)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()

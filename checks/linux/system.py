@@ -110,7 +110,9 @@ def _security_lines(pending: PendingUpdates) -> list[Evidence]:
 
 
 def _packages_offline(pending: PendingUpdates) -> Outcome:
-    basis = f"per the image's apt lists fetched on {pending.lists_date}"
+    # apt's lists, or the repodata dnf or yum cached (pending.manager names which).
+    source = "apt lists" if pending.manager == "apt" else f"{pending.manager} repository metadata"
+    basis = f"per the image's {source} fetched on {pending.lists_date}"
     manager = pending.manager
     evidence = _security_lines(pending)
     kept = pending.kept_back_security + pending.kept_back_other
@@ -137,7 +139,7 @@ def _packages_offline(pending: PendingUpdates) -> Outcome:
     return Outcome(
         Status.PASS,
         f"no pending updates ({manager}, {basis})",
-        (line(manager, "the image's lists hold no newer version of an installed package"),),
+        (line(manager, f"no newer version of an installed package in the image's {source}"),),
     )
 
 

@@ -97,6 +97,9 @@ class SliceDevice:
 CACHE_BLOCK = 512 * 1024
 # 256 blocks = 128 MiB at most held in memory; a scan touches tens of blocks.
 CACHE_BLOCKS = 256
+# Sequential reads (a large package list streamed through) fetch ahead, doubling up to this
+# many blocks: a remote snapshot then fetches them in parallel instead of one round trip each.
+READAHEAD_BLOCKS = 32
 
 
 class BlockCache:
@@ -114,6 +117,8 @@ class BlockCache:
         self.misses = 0
         # Bytes read from the device below (the last block of a device may be short).
         self.bytes_read = 0
+        self._next_sequential = -1
+        self._window = 1
 
     def _cached(self, index: int) -> bytes | None:
         with self._lock:
@@ -142,6 +147,23 @@ class BlockCache:
                 self._blocks.popitem(last=False)
         return blocks
 
+    def _with_readahead(self, missing: list[int]) -> list[int]:
+        """`missing` extended past its end when the reads are sequential (each continues where
+        the last one stopped); the window doubles while they stay sequential."""
+        with self._lock:
+            sequential = missing[0] == self._next_sequential
+            self._window = min(self._window * 2, READAHEAD_BLOCKS) if sequential else 1
+            last_block = (self.size - 1) // CACHE_BLOCK
+            extra: list[int] = []
+            candidate = missing[-1] + 1
+            while len(extra) < self._window - 1 and candidate <= last_block:
+                if candidate in self._blocks:
+                    break
+                extra.append(candidate)
+                candidate += 1
+            self._next_sequential = (extra or missing)[-1] + 1
+        return missing + extra
+
     def pread(self, offset: int, length: int) -> bytes:
         length = max(0, min(length, self.size - offset))
         if length == 0:
@@ -155,6 +177,8 @@ class BlockCache:
                 missing.append(index)
             else:
                 blocks[index] = cached
+        if missing:
+            missing = self._with_readahead(missing)
         # Consecutive missing blocks are read together (bounded by the cache's own size).
         run_start = 0
         for position in range(1, len(missing) + 1):

@@ -520,7 +520,8 @@ class EbsSnapshotDevice:
     # -- reporting and lifetime -----------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """The counters, and `summary`: "read 21 of 16,384 blocks (10.5 MiB, 0.13%)"."""
+        """The counters, and `summary`: "fetched 21 of the 16,384 blocks of 512 KiB (10.5 MiB,
+        0.13% of the 8 GiB volume; 1,064 hold data) in 23 requests"."""
         with self._lock:
             fetched = self.blocks_fetched
             stats: dict[str, Any] = {
@@ -536,9 +537,12 @@ class EbsSnapshotDevice:
                 "throttled_retries": self.throttled_retries,
             }
             mib = self.bytes_fetched / 2**20
-        share = 100 * fetched / self.blocks_listed if self.blocks_listed else 0.0
+        share = 100 * fetched / self.volume_blocks if self.volume_blocks else 0.0
+        retried = f"; {self.retries} retried" if self.retries else ""
         stats["summary"] = (
-            f"read {fetched:,} of {self.blocks_listed:,} blocks ({mib:,.1f} MiB, {share:.2f}%)"
+            f"fetched {fetched:,} of the {self.volume_blocks:,} blocks of 512 KiB "
+            f"({mib:,.1f} MiB, {share:.2f}% of the {self.volume_size_gib} GiB volume; "
+            f"{self.blocks_listed:,} hold data) in {self.requests:,} requests{retried}"
         )
         return stats
 

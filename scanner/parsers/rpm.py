@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -235,3 +236,129 @@ def header_package(blob: bytes) -> HeaderPackage:
         arch if isinstance(arch, str) else None,
         Evr(epoch if isinstance(epoch, int) else 0, version, release),
     )
+
+
+# --- Berkeley DB hash databases (the rpm database of RHEL 7/8, Amazon Linux 2) ---------------------
+
+_BDB_HASH_MAGIC = 0x00061561
+# Page types (db_page.h): hash pages (sorted, unsorted, and hash v8's), overflow pages.
+_P_HASH_PAGES = frozenset({2, 8, 13})
+_P_OVERFLOW = 7
+_H_KEYDATA = 1
+_H_OFFPAGE = 3
+_PAGE_HEADER = 26
+
+
+class BadDatabase(ValueError):
+    """Not a Berkeley DB hash database that amiscan can walk."""
+
+
+class _BdbFile:
+    """A Berkeley DB hash file held in memory, every read bounds-checked (the file is untrusted)."""
+
+    def __init__(self, data: bytes) -> None:
+        if len(data) < 512:
+            raise BadDatabase(f"{len(data)} bytes, shorter than a Berkeley DB meta page")
+        for order in ("<", ">"):
+            if struct.unpack_from(f"{order}I", data, 12)[0] == _BDB_HASH_MAGIC:
+                self.order = order
+                break
+        else:
+            raise BadDatabase("no Berkeley DB hash magic (not a hash database)")
+        self.data = memoryview(data)
+        version, pagesize = self.u32(16), self.u32(20)
+        if not 8 <= version <= 10:
+            raise BadDatabase(f"unsupported hash version {version}")
+        if pagesize < 512 or pagesize > 65536 or pagesize & (pagesize - 1):
+            raise BadDatabase(f"page size {pagesize} is not a power of two in 512..65536")
+        if data[24] != 0:
+            raise BadDatabase("the database is encrypted")
+        self.pagesize = pagesize
+        self.pages = len(data) // pagesize
+        self.max_bucket = self.u32(72)
+        self.spares = struct.unpack_from(f"{self.order}32I", data, 96)
+        if self.max_bucket >= self.pages:
+            raise BadDatabase(f"{self.max_bucket + 1} buckets in a file of {self.pages} pages")
+
+    def u32(self, offset: int) -> int:
+        return int(struct.unpack_from(f"{self.order}I", self.data, offset)[0])
+
+    def u16(self, offset: int) -> int:
+        return int(struct.unpack_from(f"{self.order}H", self.data, offset)[0])
+
+    def page(self, number: int, types: frozenset[int]) -> int:
+        """The file offset of page `number`, checked to be of one of `types` and to say its own
+        number (as rpm's bdb_ro checks)."""
+        if not 0 < number < self.pages:
+            raise BadDatabase(f"page {number} outside the file's {self.pages} pages")
+        start = number * self.pagesize
+        if self.u32(start + 8) != number:
+            raise BadDatabase(f"page {number} says it is page {self.u32(start + 8)}")
+        if self.data[start + 25] not in types:
+            raise BadDatabase(f"page {number} has type {self.data[start + 25]}, not {set(types)}")
+        return start
+
+    def overflow(self, number: int, length: int) -> bytes:
+        """An item stored on a chain of overflow pages."""
+        chunks: list[bytes] = []
+        remaining = length
+        seen: set[int] = set()
+        while remaining > 0:
+            if number in seen:
+                raise BadDatabase(f"overflow chain loops at page {number}")
+            seen.add(number)
+            start = self.page(number, frozenset({_P_OVERFLOW}))
+            size = self.u16(start + 22)
+            if size > remaining or _PAGE_HEADER + size > self.pagesize:
+                raise BadDatabase(f"overflow page {number} holds {size} bytes, past the item")
+            chunks.append(bytes(self.data[start + _PAGE_HEADER : start + _PAGE_HEADER + size]))
+            remaining -= size
+            number = self.u32(start + 16)
+        return b"".join(chunks)
+
+    def item(self, page: int, offset: int, length: int) -> bytes:
+        if length < 1 or offset < _PAGE_HEADER or offset + length > self.pagesize:
+            raise BadDatabase(f"item of {length} bytes at {offset} outside its page")
+        at = page + offset
+        kind = self.data[at]
+        if kind == _H_KEYDATA:
+            return bytes(self.data[at + 1 : at + length])
+        if kind == _H_OFFPAGE and length == 12:
+            return self.overflow(self.u32(at + 4), self.u32(at + 8))
+        raise BadDatabase(f"item of type {kind} (duplicates are not used by rpm)")
+
+    def pairs(self, page: int) -> Iterator[tuple[bytes, bytes]]:
+        entries = self.u16(page + 20)
+        if _PAGE_HEADER + 2 * entries > self.pagesize:
+            raise BadDatabase(f"{entries} entries do not fit a {self.pagesize}-byte page")
+        offsets = struct.unpack_from(f"{self.order}{entries}H", self.data, page + _PAGE_HEADER)
+        for index in range(0, entries - 1, 2):
+            key_at, value_at = offsets[index], offsets[index + 1]
+            # Items fill the page from its end: an item ends where the previous one starts.
+            key_end = self.pagesize if index == 0 else offsets[index - 1]
+            yield (
+                self.item(page, key_at, key_end - key_at),
+                self.item(page, value_at, key_at - value_at),
+            )
+
+    def bucket_page(self, bucket: int) -> int:
+        # db's BS_TO_PAGE: the bucket's split point (its bit length) indexes the spares.
+        return bucket + int(self.spares[bucket.bit_length()])
+
+
+def bdb_hash_items(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Every (key, value) of a Berkeley DB hash database, bucket by bucket (rpm's bdb_ro walk).
+
+    BadDatabase when the file is not one, or any page, item or chain is out of bounds or loops.
+    """
+    db = _BdbFile(data)
+    seen: set[int] = set()
+    for bucket in range(db.max_bucket + 1):
+        number = db.bucket_page(bucket)
+        while number:
+            if number in seen:
+                raise BadDatabase(f"bucket chain loops at page {number}")
+            seen.add(number)
+            page = db.page(number, _P_HASH_PAGES)
+            yield from db.pairs(page)
+            number = db.u32(page + 16)

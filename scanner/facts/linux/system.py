@@ -108,8 +108,9 @@ class PendingUpdates:
     notes: tuple[str, ...] = ()
     # Why a refresh that was asked for did not happen (the package manager's last words).
     refresh_error: str | None = None
-    # Offline (apt): the newest Date: of the image's Release files ("an unknown date" if none),
-    # and upgrades `apt-get upgrade` keeps back (they need packages that are not installed).
+    # Offline: the date of the image's metadata, "an unknown date" if it has none (apt: the
+    # newest Date: of its Release files; rpm: the newest repomd.xml timestamp of the cached
+    # repodata); and upgrades `apt-get upgrade` keeps back (they need packages not installed).
     lists_date: str | None = None
     kept_back_security: tuple[str, ...] = ()
     kept_back_other: tuple[str, ...] = ()
@@ -362,11 +363,30 @@ def derive_apt_offline(files: FileSource) -> PendingUpdates:
 
 def _derive_updates(g: Gathered) -> PendingUpdates:
     if not g.live:
-        return derive_apt_offline(g.files)
+        return _derive_updates_offline(g.files)
     output = g.require_output()
     if output.timed_out:
         raise FactFailed("querying the package manager timed out")
     return parse_updates(output.text, g.context.refresh_package_metadata)
+
+
+def _derive_updates_offline(files: FileSource) -> PendingUpdates:
+    """From the image's own metadata: apt's lists and dpkg's status, else the rpm database and
+    the repodata dnf or yum cached; unavailable when the image has neither package database."""
+    apt_lists = any(_PACKAGES_LIST.match(name) for name in files.list_dir(APT_LISTS))
+    if files.is_file(DPKG_STATUS) or apt_lists:
+        return derive_apt_offline(files)
+    # Imported here: rpm_offline builds on this module's PendingUpdates.
+    from scanner.facts.linux.rpm_offline import derive_rpm_offline, rpm_database
+
+    database = rpm_database(files)
+    if database is not None:
+        return derive_rpm_offline(files, database)
+    raise FactUnavailable(
+        f"{_OFFLINE_UNAVAILABLE}: the image has neither dpkg's "
+        f"{DPKG_STATUS} nor an rpm database (rpmdb.sqlite, Packages) in /var/lib/rpm or "
+        "/usr/lib/sysimage/rpm"
+    )
 
 
 PENDING_UPDATES = Fact(
@@ -374,7 +394,8 @@ PENDING_UPDATES = Fact(
     description="pending package updates",
     derive=_derive_updates,
     probe=Probe(_UPDATES_SCRIPT, privileged=True, timeout_s=240),
-    # Offline only apt images are judged (from their lists); others skip (see derive_apt_offline).
+    # Offline, apt images are judged from their lists (derive_apt_offline), RPM images from their
+    # rpm database and cached repodata (rpm_offline.derive_rpm_offline); others skip.
     modes=frozenset({Mode.LIVE, Mode.OFFLINE}),
 )
 

@@ -110,3 +110,21 @@ def test_a_device_reads_as_a_file_object(data: bytes) -> None:
     assert handle.read(5) == data[5:10]
     assert handle.get_offset() == 10
     assert handle.get_size() == len(data)
+
+
+def test_sequential_reads_fetch_ahead_in_growing_windows_and_random_ones_do_not() -> None:
+    data = os.urandom(40 * CACHE_BLOCK)
+    below = CountingDevice(data)
+    cache = BlockCache(below)
+    step = CACHE_BLOCK // 2
+    streamed = b"".join(cache.pread(offset, step) for offset in range(0, len(data), step))
+    assert streamed == data
+    sizes = [length // CACHE_BLOCK for _, length in below.reads]
+    # 1, then 2, 4, 8 … blocks per read below, never more than the window allows.
+    assert sizes[:4] == [1, 2, 4, 8]
+    assert len(below.reads) < 10
+    below.reads.clear()
+    scattered = BlockCache(below)
+    for index in (30, 3, 17, 9):
+        scattered.pread(index * CACHE_BLOCK, 10)
+    assert [length for _, length in below.reads] == [CACHE_BLOCK] * 4

@@ -201,7 +201,10 @@ def test_stats(moto_ebs: Any) -> None:
     assert stats["blocks_fetched"] == 2
     assert stats["bytes_fetched"] == 2 * B
     assert stats["requests"] == 3
-    assert stats["summary"] == "read 2 of 6 blocks (1.0 MiB, 33.33%)"
+    assert stats["summary"] == (
+        "fetched 2 of the 2,048 blocks of 512 KiB (1.0 MiB, 0.10% of the 1 GiB volume; "
+        "6 hold data) in 3 requests"
+    )
 
 
 def test_cancelled_read_makes_no_request(moto_ebs: Any) -> None:

@@ -103,7 +103,8 @@ def test_a_snapshot_is_judged_reading_only_the_blocks_it_needs(ebs: Any, disk: P
     report = scan(snapshot_id)
     assert report.verdict is Verdict.PASS
     read = report.target.details["read"]
-    assert read.startswith(f"{snapshot_id}: read ")
+    assert read.startswith(f"{snapshot_id}: fetched ")
+    assert "% of the 1 GiB volume" in read
     assert report.target.details["contents"].startswith("a Linux root")
 
 
