@@ -9,6 +9,7 @@ an encrypted volume) is named in the notes, never silently left out.
 from __future__ import annotations
 
 import posixpath
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,14 +48,23 @@ class Identity:
 _DISK_PREFIXES = ("xvd", "sd", "vd", "hd")
 
 
-def device_names(volume: Volume, disk_index: int) -> tuple[str, ...]:
-    """The /dev paths an /etc/fstab line may use for `volume` on the `disk_index`th disk."""
+_MAPPED_NAME = re.compile(r"^/dev/(?:xvd|sd|vd|hd)([a-z]+)$")
+
+
+def device_names(volume: Volume, disk_index: int, mapped_as: str = "") -> tuple[str, ...]:
+    """The /dev paths an /etc/fstab line may use for `volume` on the `disk_index`th disk.
+
+    `mapped_as` is the disk's device name in the AMI's block device mapping ("/dev/sdf"): the
+    guest sees it under that letter (xvdf, sdf), or as an NVMe namespace on Nitro.
+    """
     if volume.lv_path:
         group, name = volume.lv_path.split("/", 1)
         # device-mapper doubles the dashes inside each name, then joins them with one.
         mapper = f"{group.replace('-', '--')}-{name.replace('-', '--')}"
         return (f"/dev/mapper/{mapper}", f"/dev/{group}/{name}")
-    letter = chr(ord("a") + disk_index) if disk_index < 26 else ""
+    mapped = _MAPPED_NAME.match(mapped_as)
+    fallback = chr(ord("a") + disk_index) if disk_index < 26 else ""
+    letter = mapped.group(1) if mapped else fallback
     if volume.number is None:
         names = [f"/dev/{prefix}{letter}" for prefix in _DISK_PREFIXES if letter]
         return (*names, f"/dev/nvme{disk_index}n1")
@@ -131,8 +141,8 @@ _IDENTITY: dict[str, Callable[[BlockDevice], Identity]] = {
 }
 
 
-def _open(volume: Volume, disk_index: int) -> OpenedVolume:
-    opened = OpenedVolume(volume, device_names(volume, disk_index))
+def _open(volume: Volume, disk_index: int, mapped_as: str) -> OpenedVolume:
+    opened = OpenedVolume(volume, device_names(volume, disk_index, mapped_as))
     if volume.content in ENCRYPTED:
         opened.problem = f"{ENCRYPTED[volume.content]}-encrypted; its files cannot be read"
     elif volume.content not in READABLE:
@@ -146,13 +156,17 @@ def _open(volume: Volume, disk_index: int) -> OpenedVolume:
     return opened
 
 
-def assemble(disks: list[BlockDevice]) -> AssembledImage:
+def assemble(disks: list[BlockDevice], mapped_as: list[str] | None = None) -> AssembledImage:
     """Open every volume of the disks (the first is the boot disk) and build the guest tree.
 
+    `mapped_as`: each disk's device name in the AMI's block device mapping, when known.
     DiskError when a disk's partition table or container cannot be read at all.
     """
+    names = list(mapped_as or []) + [""] * len(disks)
     opened = [
-        _open(volume, index) for index, disk in enumerate(disks) for volume in find_volumes(disk)
+        _open(volume, index, names[index])
+        for index, disk in enumerate(disks)
+        for volume in find_volumes(disk)
     ]
     encrypted = tuple(
         f"{o.volume.device.description}: {ENCRYPTED[o.volume.content]}"

@@ -131,15 +131,15 @@ class AmiTarget:
 
             self._launch(client, run, options, image, context, scan_windows_instance)
             return
-        snapshot_ids = [] if options.no_snapshot else image_snapshots(image)
-        if not snapshot_ids:
+        snapshots = [] if options.no_snapshot else image_snapshots(image)
+        if not snapshots:
             self._launch(client, run, options, image, context, scan_linux_instance)
             return
         # The snapshot is read while the instance boots; it speaks only if the instance cannot.
         from scanner.targets.ami_snapshot import SnapshotJudgement
 
-        run.details["snapshots"] = snapshot_ids
-        background = SnapshotJudgement(run, self.session, snapshot_ids, context)
+        run.details["snapshots"] = [snapshot for snapshot, _ in snapshots]
+        background = SnapshotJudgement(run, self.session, snapshots, context)
         try:
             self._launch(client, run, options, image, context, scan_linux_instance)
         except ScanAborted as exc:
@@ -154,7 +154,8 @@ class AmiTarget:
         from scanner.targets.disk import judge_disks
         from scanner.targets.snapshot import close_all, open_snapshots, snapshot_figures
 
-        snapshot_ids = image_snapshots(image)
+        snapshots = image_snapshots(image)
+        snapshot_ids = [snapshot for snapshot, _ in snapshots]
         if not snapshot_ids:
             raise ScanAborted(
                 f"{self.id} has no EBS snapshot for its root device "
@@ -165,7 +166,13 @@ class AmiTarget:
         offline = dataclasses.replace(context, mode=Mode.OFFLINE)
         devices = open_snapshots(run, snapshot_ids, self.session)
         try:
-            judge_disks(run, list(devices), offline, f"snapshot {snapshot_ids[0]}")
+            judge_disks(
+                run,
+                list(devices),
+                offline,
+                f"snapshot {snapshot_ids[0]}",
+                [device for _, device in snapshots],
+            )
         finally:
             run.details["read"] = snapshot_figures(devices)
             close_all(devices)
@@ -415,12 +422,18 @@ def write_private_key(pem: bytes, scan_id: str) -> Path:
     return path
 
 
-def image_snapshots(image: dict[str, Any]) -> list[str]:
-    """The snapshots of the image's EBS volumes, the root device's first."""
+def image_snapshots(image: dict[str, Any]) -> list[tuple[str, str]]:
+    """(snapshot id, device name) of the image's EBS volumes, the root device's first; empty
+    when the root device has no snapshot (an instance-store image)."""
     root_name = image.get("RootDeviceName")
     mappings = image.get("BlockDeviceMappings") or []
     ordered = sorted(mappings, key=lambda m: m.get("DeviceName") != root_name)
-    snapshots = [str((m.get("Ebs") or {}).get("SnapshotId") or "") for m in ordered]
-    if not ordered or ordered[0].get("DeviceName") != root_name or not snapshots[0]:
+    found: dict[str, str] = {}
+    for mapping in ordered:
+        snapshot = str((mapping.get("Ebs") or {}).get("SnapshotId") or "")
+        if snapshot:
+            found.setdefault(snapshot, str(mapping.get("DeviceName") or ""))
+    root = ordered[0] if ordered and ordered[0].get("DeviceName") == root_name else {}
+    if not (root.get("Ebs") or {}).get("SnapshotId"):
         return []
-    return [s for s in dict.fromkeys(snapshots) if s]
+    return list(found.items())

@@ -30,7 +30,11 @@ class SnapshotJudgement:
     """The offline checks judged from the AMI's snapshots in a background thread."""
 
     def __init__(
-        self, run: ScanRun, session: Any, snapshot_ids: list[str], context: ScanContext
+        self,
+        run: ScanRun,
+        session: Any,
+        snapshots: list[tuple[str, str]],
+        context: ScanContext,
     ) -> None:
         self._cancel = run.cancel.child()
         self._shadow = ScanRun(
@@ -41,7 +45,7 @@ class SnapshotJudgement:
             cancel=self._cancel,
         )
         self._session = session
-        self._snapshot_ids = snapshot_ids
+        self._snapshots = snapshots
         self._context = dataclasses.replace(context, mode=Mode.OFFLINE)
         self.problem = ""
         self.read = ""
@@ -55,8 +59,15 @@ class SnapshotJudgement:
 
         devices = []
         try:
-            devices = open_snapshots(self._shadow, self._snapshot_ids, self._session)
-            judge_disks(self._shadow, list(devices), self._context, "AMI's snapshot")
+            ids = [snapshot for snapshot, _ in self._snapshots]
+            devices = open_snapshots(self._shadow, ids, self._session)
+            judge_disks(
+                self._shadow,
+                list(devices),
+                self._context,
+                "AMI's snapshot",
+                [device for _, device in self._snapshots],
+            )
         except ScanAborted as exc:
             self.problem = str(exc)
         except Exception as exc:  # a reader bug must not sink the live scan

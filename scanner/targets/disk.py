@@ -29,18 +29,23 @@ OFFLINE_NOTE = (
 
 
 def judge_disks(
-    run: ScanRun, disks: list[BlockDevice], context: ScanContext, source: str
+    run: ScanRun,
+    disks: list[BlockDevice],
+    context: ScanContext,
+    source: str,
+    mapped_as: list[str] | None = None,
 ) -> AssembledImage:
     """Assemble the disks' guest tree and judge every offline-capable Linux check on it.
 
-    `source` says in the report where the files came from ("disk image", "snapshot snap-…").
+    `source` says in the report where the files came from ("disk image", "snapshot snap-…");
+    `mapped_as` names each disk as the AMI's block device mapping does ("/dev/sdf").
     ScanAborted (exit 3) when no volume holds a Linux root; an encrypted root still fails
     linux.filesystem.unencrypted first, so the verdict says what is wrong, not only "error".
     """
     with run.phase("opened", f"Reading the volumes of the {source}"):
         try:
             decoded = [open_image(disk) for disk in disks]
-            image = assemble(decoded)
+            image = assemble(decoded, mapped_as)
         except DiskError as exc:
             raise ScanAborted(str(exc)) from None
     run.details["format"] = ", ".join(image_format(d) for d in decoded)

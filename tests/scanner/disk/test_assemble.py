@@ -82,3 +82,6 @@ def test_device_names_follow_the_kernel_and_device_mapper() -> None:
     lv = device_names(Volume(part, "ext", "root", lv_path="vg-sys/lv-root"), 0)
     assert lv == ("/dev/mapper/vg--sys-lv--root", "/dev/vg-sys/lv-root")
     assert "/dev/xvda" in device_names(Volume(disk, "ext", ""), 0)
+    # The AMI's block device mapping names the disk: the guest sees that letter.
+    mapped = device_names(Volume(part, "xfs", "", number=1), 1, "/dev/sdf")
+    assert {"/dev/xvdf1", "/dev/sdf1", "/dev/nvme1n1p1"} <= set(mapped)
