@@ -23,6 +23,19 @@ from typing import Any
 import pytest
 
 MiB = 1024 * 1024
+# `cryptsetup` arguments that write a LUKS2 header to a plain file (no loop device needed), with
+# a throwaway key and a cheap key derivation; the key file (or "-") and the image follow.
+LUKS_FORMAT = (
+    "luksFormat",
+    "-q",
+    "--type",
+    "luks2",
+    "--pbkdf",
+    "pbkdf2",
+    "--pbkdf-force-iterations",
+    "1000",
+    "--key-file",
+)
 EBS_BLOCK = 512 * 1024
 TOOLS = {
     "mkfs.ext4": "e2fsprogs",

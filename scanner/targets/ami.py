@@ -30,7 +30,7 @@ from scanner.aws.launch import (
     validate_cidr,
 )
 from scanner.aws.resources import ScanResources, new_scan_id
-from scanner.aws.session import ec2_client, is_ami_id, make_session
+from scanner.aws.session import ec2_client, is_ami_id
 from scanner.aws.windows_password import generate_rsa_key_pair
 from scanner.facts.base import Facts, Mode, ScanContext
 from scanner.facts.image import ImageInfo
@@ -39,7 +39,7 @@ from scanner.model import Evidence, Outcome, Platform, Status
 from scanner.run import ScanRun
 from scanner.targets.ami_handoff import InstanceScanner, LaunchKey
 from scanner.targets.ami_linux import scan_linux_instance
-from scanner.targets.base import ScanAborted, ScanOptions, TargetError
+from scanner.targets.base import ScanAborted, ScanOptions, TargetError, aws_session
 from scanner.transports.base import TransportError
 from scanner.transports.ssh import load_private_key
 
@@ -78,12 +78,7 @@ class AmiTarget:
                 validate_cidr(options.allow_cidr)
             except AwsError as exc:
                 raise TargetError(str(exc)) from None
-        try:
-            self.session = make_session(options.profile, options.region)
-        except AwsError as exc:
-            if exc.usage:
-                raise TargetError(str(exc)) from None
-            raise
+        self.session = aws_session(options)
         self.id = ami_id
         self.region = str(self.session.region_name)
         self.platform = "linux"

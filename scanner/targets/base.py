@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from scanner.errors import ScanAborted, TargetError
 from scanner.model import Severity
@@ -55,3 +55,17 @@ class Target(Protocol):
     def scan(self, run: ScanRun, options: ScanOptions) -> None:
         """Gather and judge into `run`; raise ScanAborted when the scan cannot complete."""
         ...
+
+
+def aws_session(options: ScanOptions) -> Any:
+    """The boto3 session an AWS target scans with; a usage problem (an unknown region or
+    profile, no region) is bad input (exit 2), never a scan that starts."""
+    from scanner.aws.errors import AwsError
+    from scanner.aws.session import make_session
+
+    try:
+        return make_session(options.profile, options.region)
+    except AwsError as exc:
+        if exc.usage:
+            raise TargetError(str(exc)) from None
+        raise

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import re
 
-from scanner.aws.errors import AwsError
-from scanner.aws.session import ebs_client, ec2_client, make_session
+from scanner.aws.session import ebs_client, ec2_client
 from scanner.disk.device import BlockCache, DiskError
 from scanner.disk.ebs import EbsSnapshotDevice, require_completed
 from scanner.errors import ScanAborted
 from scanner.facts.base import Mode, ScanContext
 from scanner.run import ScanRun
-from scanner.targets.base import ScanOptions, TargetError
+from scanner.targets.base import ScanOptions, TargetError, aws_session
 from scanner.targets.disk import judge_disks
 
 _SNAPSHOT_ID = re.compile(r"^snap-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
@@ -34,12 +33,7 @@ class SnapshotTarget:
             raise TargetError(
                 f"{snapshot_id!r} is not a snapshot id (snap- followed by 8 or 17 hex digits)"
             )
-        try:
-            self.session = make_session(options.profile, options.region)
-        except AwsError as exc:
-            if exc.usage:
-                raise TargetError(str(exc)) from None
-            raise
+        self.session = aws_session(options)
         self.snapshot_id = snapshot_id
         self.id = f"snapshot:{snapshot_id}"
         self.region = str(self.session.region_name)

@@ -171,7 +171,7 @@ _known_regions = functools.cache(aws_session.known_regions)
 
 @pytest.fixture(autouse=True)
 def _fast_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = ami.make_session
+    real = aws_session.make_session
 
     def make_session(profile: str | None, region: str | None) -> Any:
         session = real(profile, region)
@@ -179,7 +179,7 @@ def _fast_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
         return session
 
     monkeypatch.setattr(aws_session, "known_regions", _known_regions)
-    monkeypatch.setattr(ami, "make_session", make_session)
+    monkeypatch.setattr(aws_session, "make_session", make_session)
 
 
 @pytest.fixture

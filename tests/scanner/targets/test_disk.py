@@ -16,8 +16,9 @@ from scanner.orchestrate import scan_one
 from scanner.registry import load_checks
 from scanner.targets import resolve_target
 from scanner.targets.base import ScanOptions, TargetError
-from tests.diskimages import MiB, make_ext4, make_gpt_disk, tool
+from tests.diskimages import LUKS_FORMAT, MiB, make_ext4, make_gpt_disk, tool
 from tests.imagetree import build_compliant
+from tests.verdicts import assert_one_line_error
 
 
 def scan(path: Path | str) -> Report:
@@ -25,14 +26,6 @@ def scan(path: Path | str) -> Report:
     target = resolve_target(f"disk:{path}", options)
     checks = [c for c in load_checks().values() if c.platform.value == "linux"]
     return scan_one(target, checks, options, Cancel(), lambda _: None).report
-
-
-def assert_one_line_error(report: Report, *fragments: str) -> None:
-    assert report.verdict is Verdict.ERROR
-    (error,) = report.errors
-    assert "\n" not in error and "Traceback" not in error
-    for fragment in fragments:
-        assert fragment in error, error
 
 
 @pytest.fixture
@@ -118,20 +111,7 @@ def luks_volume(tmp_path: Path) -> Path:
     volume = tmp_path / "luks.img"
     volume.write_bytes(b"\0" * 24 * MiB)
     subprocess.run(
-        [
-            cryptsetup,
-            "luksFormat",
-            "-q",
-            "--type",
-            "luks2",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-            "--key-file",
-            "-",
-            str(volume),
-        ],
+        [cryptsetup, *LUKS_FORMAT, "-", str(volume)],
         input=b"not-a-real-passphrase",
         check=True,
         capture_output=True,

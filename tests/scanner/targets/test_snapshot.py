@@ -25,6 +25,7 @@ from scanner.targets.base import ScanOptions, TargetError
 from tests.aws import ACCOUNT, REGION
 from tests.diskimages import EBS_BLOCK, make_ext4, make_gpt_disk, upload_snapshot
 from tests.imagetree import build_compliant
+from tests.verdicts import assert_one_line_error
 
 
 @pytest.fixture
@@ -83,14 +84,6 @@ def scan(snapshot_id: str) -> Report:
     target = resolve_target(f"snapshot:{snapshot_id}", options)
     checks = [c for c in load_checks().values() if c.platform.value == "linux"]
     return scan_one(target, checks, options, Cancel(), lambda _: None).report
-
-
-def assert_one_line_error(report: Report, *fragments: str) -> None:
-    assert report.verdict is Verdict.ERROR
-    (error_text,) = report.errors
-    assert "\n" not in error_text and "Traceback" not in error_text
-    for fragment in fragments:
-        assert fragment in error_text, error_text
 
 
 def test_a_malformed_snapshot_id_is_bad_input(aws: None) -> None:
