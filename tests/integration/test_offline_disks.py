@@ -272,3 +272,21 @@ def test_a_root_on_lvm_with_home_on_another_logical_volume(tmp_path: Path) -> No
     mounts = report.target.details["mounts"]
     assert "logical volume vg0/root" in mounts["/"]
     assert "logical volume vg0/data" in mounts["/home"]
+
+
+def test_the_command_line_says_in_one_line_why_an_image_cannot_be_judged(tmp_path: Path) -> None:
+    root = build_compliant(tmp_path / "root")
+    disk = make_gpt_disk(make_ext4(root.root, tmp_path / "root.ext4"), tmp_path / "disk.img")
+    truncated = tmp_path / "truncated.img"
+    truncated.write_bytes(disk.read_bytes()[: 3 * MiB])
+    done = subprocess.run(
+        [sys.executable, "-m", "scanner", f"disk:{truncated}", "--no-html"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 3
+    (line,) = [ln for ln in done.stderr.splitlines() if ln.startswith("amiscan:")]
+    assert "partition 2" in line and "past the end of the disk" in line
+    assert "Traceback" not in done.stderr
