@@ -9,6 +9,7 @@ from __future__ import annotations
 import bz2
 import errno
 import fnmatch
+import functools
 import gzip
 import io
 import lzma
@@ -168,6 +169,37 @@ class FileSource(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class WalkedFile:
+    """A regular file a walk met: its guest path, its size, and how to open it for streaming
+    without resolving its path again (a walk over a whole image visits every file once)."""
+
+    path: str
+    size: int
+    open: Callable[[], BinaryIO]
+
+
+def walk_entries(
+    source: FileSource, top: str, bounds: WalkBounds | None = None
+) -> Iterator[WalkedFile]:
+    """`walk_files`, with each file's size and an opener; a source that can do it in one pass
+    (an image root, a disk image) offers `walk_entries` itself."""
+    bounds = bounds if bounds is not None else WalkBounds()
+    own = getattr(source, "walk_entries", None)
+    if own is not None:
+        yield from own(top, bounds)
+        return
+    for path in source.walk_files(top, bounds):
+        try:
+            size = source.size(path)
+        except FileNotFoundError:
+            continue  # gone since it was listed
+        except (OSError, ReadRefused):
+            bounds.skip_unreadable(path)
+            continue
+        yield WalkedFile(path, size, functools.partial(source.open_binary, path))
+
+
 def read_text(source: FileSource, path: str, limit: int | None = None) -> str:
     """A whole file (at most `limit`, default READ_LIMIT, bytes) decoded as UTF-8.
 
@@ -323,15 +355,20 @@ class ImageRoot:
     def _open_regular(self, path: str) -> io.FileIO:
         """`path` opened for reading, resolved inside the root, refused unless a regular file."""
         host = self._resolve(path)
-        # O_NONBLOCK: a FIFO swapped in after the check below still cannot block the open;
-        # O_NOFOLLOW: the path was resolved inside the root, a link appearing now is refused.
-        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         try:
             mode = host.lstat().st_mode
         except (FileNotFoundError, NotADirectoryError):
             raise FileNotFoundError(path) from None
         if not stat.S_ISREG(mode):
             raise IsADirectoryError(f"{path} is not a regular file")
+        return self._open_host(host, path)
+
+    @staticmethod
+    def _open_host(host: Path | str, path: str) -> io.FileIO:
+        """A host path already resolved inside the root, opened; refused unless regular."""
+        # O_NONBLOCK: a FIFO swapped in after the caller's check still cannot block the open;
+        # O_NOFOLLOW: the path was resolved inside the root, a link appearing now is refused.
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         try:
             fd = os.open(host, flags)
         except OSError as exc:
@@ -399,7 +436,24 @@ class ImageRoot:
             return []
 
     def walk_files(self, top: str, bounds: WalkBounds | None = None) -> Iterator[str]:
-        bounds = bounds if bounds is not None else WalkBounds()
+        for guest, _ in self._walk(top, bounds if bounds is not None else WalkBounds()):
+            yield guest
+
+    def walk_entries(self, top: str, bounds: WalkBounds) -> Iterator[WalkedFile]:
+        for guest, entry in self._walk(top, bounds):
+            try:
+                size = entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                bounds.skip_unreadable(guest)
+                continue
+            opener = functools.partial(self._open_buffered, entry.path, guest)
+            yield WalkedFile(guest, size, opener)
+
+    def _open_buffered(self, host: str, guest: str) -> BinaryIO:
+        return io.BufferedReader(self._open_host(host, guest))
+
+    def _walk(self, top: str, bounds: WalkBounds) -> Iterator[tuple[str, os.DirEntry[str]]]:
+        """(guest path, directory entry) of each regular file below `top`."""
         try:
             start = self._resolve(top)
             if not stat.S_ISDIR(start.lstat().st_mode):
@@ -431,7 +485,7 @@ class ImageRoot:
                     if entry.is_dir(follow_symlinks=False):
                         subdirs.append(guest)
                     elif entry.is_file(follow_symlinks=False):
-                        yield guest
+                        yield guest, entry
                 except OSError:
                     bounds.skip_unreadable(guest)
             if subdirs and depth + 1 > bounds.max_depth:

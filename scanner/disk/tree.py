@@ -8,6 +8,7 @@ is a mount point (from the image's /etc/fstab) continues on the mounted file sys
 
 from __future__ import annotations
 
+import functools
 import io
 import posixpath
 from collections import OrderedDict
@@ -24,6 +25,7 @@ from scanner.fs import (
     ReadRefused,
     TooManyEntries,
     WalkBounds,
+    WalkedFile,
 )
 
 # As in ImageRoot and Linux: a chain longer than this is a loop.
@@ -178,7 +180,7 @@ class DiskTree:
         return FileRead(content, size, size <= limit)
 
     def open_binary(self, path: str) -> BinaryIO:
-        return io.BufferedReader(_FileStream(self, self._regular(path)), 256 * 1024)
+        return self._stream(self._regular(path))
 
     def _locate_or_none(self, path: str) -> _Located | None:
         # As ImageRoot: a symlink loop makes a path absent for queries (reads still raise).
@@ -218,7 +220,18 @@ class DiskTree:
         }
 
     def walk_files(self, top: str, bounds: WalkBounds | None = None) -> Iterator[str]:
-        bounds = bounds if bounds is not None else WalkBounds()
+        for found in self._walk(top, bounds if bounds is not None else WalkBounds()):
+            yield found.path
+
+    def walk_entries(self, top: str, bounds: WalkBounds) -> Iterator[WalkedFile]:
+        for found in self._walk(top, bounds):
+            yield WalkedFile(found.path, found.node.size, functools.partial(self._stream, found))
+
+    def _stream(self, found: _Located) -> BinaryIO:
+        return io.BufferedReader(_FileStream(self, found), 256 * 1024)
+
+    def _walk(self, top: str, bounds: WalkBounds) -> Iterator[_Located]:
+        """Each regular file below `top`, located (a read needs no path resolution)."""
         start = self._locate_or_none(top)
         if start is None or start.node.kind is not Kind.DIRECTORY:
             return
@@ -232,7 +245,7 @@ class DiskTree:
             except ReadRefused:
                 bounds.skip_unreadable(here.path)
                 continue
-            entries: list[tuple[str, _Located | None]] = []
+            entries: list[_Located] = []
             for name, inode in children.items():
                 if not bounds.count():
                     return
@@ -240,25 +253,20 @@ class DiskTree:
                 if child_path in self._mounts:
                     continue
                 try:
-                    entries.append(
-                        (child_path, _Located(here.fs, self._node(here.fs, inode), child_path))
-                    )
+                    entries.append(_Located(here.fs, self._node(here.fs, inode), child_path))
                 except ReadRefused:
                     bounds.skip_unreadable(child_path)
             for point in self._mount_names(here.path):
-                child_path = posixpath.join(here.path, point)
                 if not bounds.count():
                     return
-                entries.append((child_path, self._root_of(child_path)))
-            entries.sort(key=lambda entry: entry[0])
+                entries.append(self._root_of(posixpath.join(here.path, point)))
+            entries.sort(key=lambda entry: entry.path)
             subdirs: list[_Located] = []
-            for child_path, child in entries:
-                if child is None:
-                    continue
+            for child in entries:
                 if child.node.kind is Kind.DIRECTORY:
                     subdirs.append(child)
                 elif child.node.kind is Kind.FILE:
-                    yield child_path
+                    yield child
             if subdirs and depth + 1 > bounds.max_depth:
                 for directory in subdirs:
                     bounds.skip_deep(directory.path)

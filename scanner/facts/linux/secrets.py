@@ -15,6 +15,7 @@ from scanner.fs import (
     ReadRefused,
     WalkBounds,
     glob,
+    walk_entries,
 )
 
 HISTORY_NAMES = (
@@ -334,30 +335,49 @@ class SecretSearch:
     incomplete: tuple[str, ...] = ()
 
 
+# grep -I calls a file binary when its start holds a NUL; only that much is read of binaries.
+_BINARY_PROBE = 8192
+# Every match of _GREP_PATTERN holds one of these (the last one in any case): a file holding
+# none cannot match, and is not decoded or split into lines at all.
+_LITERALS = (b"AKIA", b"ASIA", b"PRIVATE KEY")
+_CASELESS_LITERAL = b"AWS_SECRET_ACCESS_KEY"
+
+
+def _may_hold_secret(content: bytes) -> bool:
+    return any(literal in content for literal in _LITERALS) or (
+        _CASELESS_LITERAL in content.upper()
+    )
+
+
 def search_files(
     files: FileSource, dirs: tuple[str, ...] = SEARCH_DIRS, bounds: WalkBounds | None = None
 ) -> list[SecretMatch]:
     """The offline twin of the grep probe: same directories, sizes and patterns.
 
     The walk is bounded (depth, entries, cancellation); what the bounds hid is in `bounds.hit`.
+    Each file is opened once, from the walk (no path is resolved twice); a binary file is read
+    no further than its start, and only files holding one of the patterns' literals are
+    searched line by line.
     """
     bounds = bounds if bounds is not None else WalkBounds()
     matches = []
     for top in dirs:
-        for path in files.walk_files(top, bounds):
+        for entry in walk_entries(files, top, bounds):
+            if entry.size >= MAX_SEARCHED_FILE:
+                continue
             try:
-                if files.size(path) >= MAX_SEARCHED_FILE:
-                    continue
-                head = files.read_head(path, MAX_SEARCHED_FILE)
+                with entry.open() as handle:
+                    content = handle.read(_BINARY_PROBE)
+                    if b"\0" in content:
+                        continue  # binary, as grep -I judges it
+                    content += handle.read(MAX_SEARCHED_FILE - len(content))
             except FileNotFoundError:
                 continue  # gone since it was listed
             except (OSError, ReadRefused):
-                bounds.skip_unreadable(path)
+                bounds.skip_unreadable(entry.path)
                 continue
-            content = head.content
-            if b"\0" in content[:8192]:
-                continue  # binary, as grep -I judges it
-            matches += _search_text(path, content.decode("utf-8", errors="replace"))
+            if _may_hold_secret(content):
+                matches += _search_text(entry.path, content.decode("utf-8", errors="replace"))
         if bounds.exhausted:
             break
     return matches

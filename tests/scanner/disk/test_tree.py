@@ -17,7 +17,7 @@ import pytest
 from scanner.disk.device import DiskError
 from scanner.disk.filesystem import Kind, Node
 from scanner.disk.tree import DiskTree
-from scanner.fs import FileSource, ImageRoot, ReadRefused, WalkBounds, stream_lines
+from scanner.fs import FileSource, ImageRoot, ReadRefused, WalkBounds, stream_lines, walk_entries
 
 
 class HostFileSystem:
@@ -188,3 +188,31 @@ def test_corrupt_structures_refuse_the_read_and_never_look_absent(root: Path) ->
     assert "/usr/lib/os-release" in files
     assert not any(f.startswith("/etc/") for f in files)
     assert any("could not be read" in reason for reason in bounds.hit)
+
+
+def _entries(files: FileSource) -> list[tuple[str, int, bytes]]:
+    listed = []
+    for entry in walk_entries(files, "/", WalkBounds()):
+        with entry.open() as handle:
+            listed.append((entry.path, entry.size, handle.read()))
+    return listed
+
+
+def test_walked_entries_open_the_files_the_paths_name(root: Path) -> None:
+    (root / "etc/fifo").unlink()  # the generic walker below resolves paths; no FIFO in the way
+    expected = _entries(ImageRoot(root))
+    assert ("/etc/big", 300_000, (root / "etc/big").read_bytes()) in expected
+    assert _entries(DiskTree(HostFileSystem(root), "test")) == expected
+
+    class PathsOnly:
+        """A source without its own walk_entries: the generic walker serves it."""
+
+        def __init__(self, inner: ImageRoot) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            if name == "walk_entries":
+                raise AttributeError(name)
+            return getattr(self.inner, name)
+
+    assert _entries(PathsOnly(ImageRoot(root))) == expected  # type: ignore[arg-type]
