@@ -546,22 +546,13 @@ def write_reports(
     `optional` (the HTML report at its default path): then it is a warning, so that
     `amiscan dir:… --json -` in a read-only directory still prints its JSON and exit code.
     """
-    from reports import html, json_report, junit, markdown, sarif
-
-    renderers = {
-        "html": html.render_html,
-        "json": json_report.dumps,
-        "junit": junit.render_junit,
-        "sarif": sarif.render_sarif,
-        "markdown": markdown.render_markdown,
-    }
     failures = []
     render_failed = False
     for kind, path in outputs.items():
         if not path:
             continue
         try:
-            text = renderers[kind](report)
+            text = _renderer(kind)(report)
         except Exception as exc:  # one format's bug must not cost the others
             log.debug("rendering the %s report failed", kind, exc_info=True)
             echo_err(
@@ -584,6 +575,30 @@ def write_reports(
     if failures:
         raise UsageProblem("; ".join(failures))
     return render_failed
+
+
+def _renderer(kind: str) -> Callable[[Report], str]:
+    """The renderer of one report format, imported only when that format is written (the HTML
+    one loads jinja2 and its template; a `--no-html` scan never pays for it)."""
+    if kind == "html":
+        from reports import html
+
+        return html.render_html
+    if kind == "json":
+        from reports import json_report
+
+        return json_report.dumps
+    if kind == "junit":
+        from reports import junit
+
+        return junit.render_junit
+    if kind == "sarif":
+        from reports import sarif
+
+        return sarif.render_sarif
+    from reports import markdown
+
+    return markdown.render_markdown
 
 
 def _default_html(ctx: click.Context) -> frozenset[str]:

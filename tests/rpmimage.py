@@ -32,12 +32,17 @@ amiscan test package
 """
 
 
-def require_tools(*tools: str) -> None:
-    """Skip the test unless every tool is installed (fail instead under AMISCAN_REQUIRE_RPM=1)."""
+def require_tools(*tools: str, required_by: str = "AMISCAN_REQUIRE_RPM") -> None:
+    """Skip the test unless every tool is installed (fail instead when `required_by` is 1).
+
+    CI sets AMISCAN_REQUIRE_RPM (rpm, createrepo-c, db-util) but not AMISCAN_REQUIRE_DNF: with
+    dnf installed, the live scans of the CI host itself would query dnf (which has no
+    repositories on Debian) instead of apt.
+    """
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         message = f"needs {', '.join(missing)} (Debian packages rpm, createrepo-c, dnf, db-util)"
-        if os.environ.get("AMISCAN_REQUIRE_RPM") == "1":
+        if os.environ.get(required_by) == "1":
             pytest.fail(message)
         pytest.skip(message)
 

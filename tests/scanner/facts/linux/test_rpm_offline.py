@@ -139,7 +139,7 @@ def test_the_check_fails_naming_the_metadata_and_its_date(image: Path) -> None:
 
 def test_dnf_itself_lists_the_same_updates(built: Path, image: Path, tmp_path: Path) -> None:
     """The strongest check: dnf's own answer from the same rpm database and metadata cache."""
-    require_tools("dnf")
+    require_tools("dnf", required_by="AMISCAN_REQUIRE_DNF")
     shutil.rmtree(image / "var/cache/dnf")
     home = tmp_path / "home"
     dnf_makecache(image, built / "repo", home)
