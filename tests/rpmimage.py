@@ -35,9 +35,8 @@ amiscan test package
 def require_tools(*tools: str, required_by: str = "AMISCAN_REQUIRE_RPM") -> None:
     """Skip the test unless every tool is installed (fail instead when `required_by` is 1).
 
-    CI sets AMISCAN_REQUIRE_RPM (rpm, createrepo-c, db-util) but not AMISCAN_REQUIRE_DNF: with
-    dnf installed, the live scans of the CI host itself would query dnf (which has no
-    repositories on Debian) instead of apt.
+    CI sets AMISCAN_REQUIRE_RPM (rpm, createrepo-c, db-util) and AMISCAN_REQUIRE_DNF (dnf, whose
+    own answer the offline judgement is checked against).
     """
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:

@@ -206,9 +206,9 @@ APT_SECURITY = """\
 ### manager apt
 ### lists
 6
-### all
-Inst libssl3 [3.0.2-0ubuntu1.10] (3.0.2-0ubuntu1.12 Ubuntu:22.04/jammy-updates, Ubuntu:22.04/jammy-security [amd64])
-Inst vim [2:8.2.3995-1ubuntu2.13] (2:8.2.3995-1ubuntu2.15 Ubuntu:22.04/jammy-updates [amd64])
+### upgradable
+libssl3/jammy-updates,jammy-security 3.0.2-0ubuntu1.12 amd64 [upgradable from: 3.0.2-0ubuntu1.10]
+vim/jammy-updates 2:8.2.3995-1ubuntu2.15 amd64 [upgradable from: 2:8.2.3995-1ubuntu2.13]
 ### rc 0
 """
 
@@ -216,13 +216,13 @@ APT_OTHER = """\
 ### manager apt
 ### lists
 6
-### all
-Inst vim [2:8.2.3995-1ubuntu2.13] (2:8.2.3995-1ubuntu2.15 Ubuntu:22.04/jammy-updates [amd64])
+### upgradable
+vim/jammy-updates 2:8.2.3995-1ubuntu2.15 amd64 [upgradable from: 2:8.2.3995-1ubuntu2.13]
 ### rc 0
 """
 
-APT_NONE = "### manager apt\n### lists\n6\n### all\n### rc 0\n"
-APT_NO_LISTS = "### manager apt\n### lists\n0\n### all\n### rc 0\n"
+APT_NONE = "### manager apt\n### lists\n6\n### upgradable\n### rc 0\n"
+APT_NO_LISTS = "### manager apt\n### lists\n0\n### upgradable\n### rc 0\n"
 
 ZYPPER_SECURITY = """\
 ### manager zypper
@@ -274,7 +274,7 @@ UPDATE_CASES = [
     pytest.param(
         APT_SECURITY,
         Status.FAIL,
-        "apt (security): libssl3 [3.0.2-0ubuntu1.10]",
+        "apt (security): libssl3 3.0.2-0ubuntu1.10 -> 3.0.2-0ubuntu1.12 (jammy-updates, jammy-security)",
         id="apt-upgrade-from-a-security-pocket-fails",
     ),
     pytest.param(APT_OTHER, Status.WARN, "apt: vim", id="apt-upgrade-from-updates-only-warns"),

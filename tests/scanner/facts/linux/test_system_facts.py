@@ -82,10 +82,10 @@ APT = """\
 ### manager apt
 ### lists
 4
-### all
-Inst libssl3 [3.0.2-0ubuntu1.10] (3.0.2-0ubuntu1.12 Ubuntu:22.04/jammy-security [amd64])
-Inst vim [2:8.2] (2:8.3 Ubuntu:22.04/jammy-updates [amd64])
-Conf vim (2:8.3 Ubuntu:22.04/jammy-updates [amd64])
+### upgradable
+libssl3/jammy-security 3.0.2-0ubuntu1.12 amd64 [upgradable from: 3.0.2-0ubuntu1.10]
+vim/jammy-updates 2:8.3 amd64 [upgradable from: 2:8.2]
+WARNING: not an upgrade line
 ### rc 0
 """
 
@@ -124,10 +124,8 @@ v | Updates    | openssl | 1.1.1l          | 1.1.1w            | x86_64
             APT,
             PendingUpdates(
                 "apt",
-                (
-                    "libssl3 [3.0.2-0ubuntu1.10] (3.0.2-0ubuntu1.12 Ubuntu:22.04/jammy-security [amd64])",
-                ),
-                ("vim [2:8.2] (2:8.3 Ubuntu:22.04/jammy-updates [amd64])",),
+                ("libssl3 3.0.2-0ubuntu1.10 -> 3.0.2-0ubuntu1.12 (jammy-security)",),
+                ("vim 2:8.2 -> 2:8.3 (jammy-updates)",),
                 False,
             ),
             id="apt",
@@ -162,7 +160,9 @@ def test_parse_updates_records_whether_the_metadata_was_refreshed() -> None:
         pytest.param("### manager none\n", FactFailed, id="no-package-manager"),
         pytest.param("", FactFailed, id="no-output"),
         pytest.param(
-            "### manager apt\n### lists\n0\n### all\n### rc 0\n", FactFailed, id="apt-no-lists"
+            "### manager apt\n### lists\n0\n### upgradable\n### rc 0\n",
+            FactFailed,
+            id="apt-no-lists",
         ),
         pytest.param(
             "### manager dnf\n### security\nError: no cache\n### rc 1\n### all\n### rc 1\n",
@@ -375,7 +375,7 @@ def test_no_refresh_is_attempted_unless_asked(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-APT_LISTS = "\n### lists\n4\n### all\n### rc 0\n"
+APT_LISTS = "\n### lists\n4\n### upgradable\n### rc 0\n"
 
 
 # --- pending updates offline: apt's lists and dpkg's status -------------------------------------
