@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections import Counter
+import socket
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,14 +33,19 @@ _current = ["(outside tests)"]
 
 _open_session = paramiko.Transport.open_session
 _exec_command = paramiko.Channel.exec_command
+# --peer-nodelay: set TCP_NODELAY on testinfra's connection (paramiko leaves Nagle's algorithm on,
+# which on loopback adds up to ~40 ms, a delayed ACK, to many execs).
+_nodelay = [False]
 
 
 def _counted_open_session(self: paramiko.Transport, *args: Any, **kwargs: Any) -> paramiko.Channel:
     _counts["sessions"] += 1
+    if _nodelay[0] and isinstance(self.sock, socket.socket):
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return _open_session(self, *args, **kwargs)
 
 
-def _counted_exec_command(self: paramiko.Channel, command: str | bytes) -> None:
+def _counted_exec_command(self: paramiko.Channel, command: Any) -> None:
     _counts["execs"] += 1
     _per_test[_current[0]] += 1
     _exec_command(self, command)
@@ -54,29 +60,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--peer-sshd-config", default="/etc/ssh/sshd_config")
     group.addoption("--peer-sshd-bin", default="/usr/sbin/sshd")
     group.addoption("--peer-scan-port", type=int, default=22)
-    group.addoption("--peer-client-addr", default="", help="this machine's address, as sshd sees it")
-    group.addoption("--peer-login-key", default="", help="public key file of the key we log in with")
+    group.addoption(
+        "--peer-client-addr", default="", help="this machine's address, as sshd sees it"
+    )
+    group.addoption(
+        "--peer-login-key", default="", help="public key file of the key we log in with"
+    )
     group.addoption(
         "--peer-sudo",
         choices=("auto", "always"),
         default="auto",
         help="auto: wrap privileged commands in sudo unless logged in as root",
     )
+    group.addoption("--peer-nodelay", action="store_true", help="TCP_NODELAY on the connection")
     group.addoption("--peer-counter", default="", help="write exec counts (JSON) here")
     group.addoption("--peer-results", default="", help="write test outcomes (JSON) here")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    _nodelay[0] = bool(config.getoption("--peer-nodelay"))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    _current[0] = item.name
+    _current[0] = item.name.split("[", 1)[0]  # without testinfra's host parameter
 
 
 _outcomes: dict[str, str] = {}
+_durations: defaultdict[str, float] = defaultdict(float)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    name = report.nodeid.rsplit("::", 1)[-1].split("[", 1)[0]
+    _durations[name] += report.duration
     if report.when == "call" or (report.when == "setup" and not report.passed):
-        _outcomes[report.nodeid.rsplit("::", 1)[-1]] = report.outcome
+        _outcomes[name] = report.outcome
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -84,7 +102,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if counter := config.getoption("--peer-counter"):
         Path(counter).write_text(json.dumps({**_counts, "per_test": dict(_per_test)}))
     if results := config.getoption("--peer-results"):
-        Path(results).write_text(json.dumps(_outcomes))
+        Path(results).write_text(json.dumps({"outcomes": _outcomes, "durations": _durations}))
 
 
 # --- shared settings and fixtures ---------------------------------------------------------------
@@ -119,7 +137,8 @@ def as_root(
 
     def enter() -> contextlib.AbstractContextManager[Any]:
         if peer.sudo == "always" or login_user != "root":
-            return host.sudo()
+            sudo: contextlib.AbstractContextManager[Any] = host.sudo()
+            return sudo
         return contextlib.nullcontext()
 
     return enter

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 VETTING_ADDRESSES = ("10.0.0.1", "10.0.255.254", "10.2.0.1", "10.2.255.254")
 
 # Shells with which no one logs in (any path ending so).
-NO_LOGIN_SHELLS = ("nologin", "false", "/bin/sync", "/sbin/shutdown", "/sbin/halt", "/usr/sbin/halt")
+NO_LOGIN_SHELLS = (
+    "nologin",
+    "false",
+    "/bin/sync",
+    "/sbin/shutdown",
+    "/sbin/halt",
+    "/usr/sbin/halt",
+)
 
 
 @dataclass(frozen=True)

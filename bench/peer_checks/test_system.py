@@ -41,16 +41,20 @@ _ADVISORY = re.compile(r"^\S+\s+(?:\S*/Sec\.?|security)\s+\S+", re.IGNORECASE)
 
 def test_linux_packages_up_to_date(host: testinfra.host.Host, as_root: Callable[[], Any]) -> None:
     # The same commands as amiscan's live probe (scanner/facts/linux/system.py _UPDATES_SCRIPT),
-    # metadata not refreshed.
-    manager = next((m for m in ("dnf", "yum", "apt-get", "zypper") if host.exists(m)), None)
+    # metadata not refreshed; the system's own manager first (a Debian host may have dnf).
+    if host.file("/var/lib/dpkg/status").exists and host.exists("apt-get"):
+        manager: str | None = "apt-get"
+    else:
+        manager = next((m for m in ("dnf", "yum", "apt-get", "zypper") if host.exists(m)), None)
     assert manager is not None, "no supported package manager"
     with as_root():
         if manager == "apt-get":
             lists = [n for n in host.file("/var/lib/apt/lists").listdir() if "_Packages" in n]
             assert lists, "apt has no package lists"
-            out = host.run("apt-get -s -o Debug::NoLocking=1 dist-upgrade").stdout
-            pending = [ln for ln in out.splitlines() if ln.startswith("Inst ")]
-            security = [ln for ln in pending if "-security" in ln.lower()]
+            out = host.run("apt list --upgradable 2>/dev/null").stdout
+            pending = [ln for ln in out.splitlines() if "[upgradable from: " in ln]
+            suites = [ln.split("/", 1)[1].split(" ", 1)[0] for ln in pending if "/" in ln]
+            security = [s for s in suites if "-security" in s.lower()]
         elif manager in ("dnf", "yum"):
             command = (
                 "dnf -q -C updateinfo list --security"
