@@ -446,11 +446,10 @@ class ImageRoot:
             except OSError:
                 bounds.skip_unreadable(guest)
                 continue
-            opener = functools.partial(self._open_buffered, entry.path, guest)
-            yield WalkedFile(guest, size, opener)
-
-    def _open_buffered(self, host: str, guest: str) -> BinaryIO:
-        return io.BufferedReader(self._open_host(host, guest))
+            # Unbuffered: a walk reads each file in one or two large reads, and a buffer per
+            # file of a whole image costs more than it saves.
+            opener = functools.partial(self._open_host, entry.path, guest)
+            yield WalkedFile(guest, size, cast(Callable[[], BinaryIO], opener))
 
     def _walk(self, top: str, bounds: WalkBounds) -> Iterator[tuple[str, os.DirEntry[str]]]:
         """(guest path, directory entry) of each regular file below `top`."""

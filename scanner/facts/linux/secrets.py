@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from scanner.facts.base import Fact, FactFailed, FactUnavailable, Gathered, Probe
 from scanner.facts.linux.accounts import PASSWD, PasswdEntry
@@ -343,6 +344,18 @@ _LITERALS = (b"AKIA", b"ASIA", b"PRIVATE KEY")
 _CASELESS_LITERAL = b"AWS_SECRET_ACCESS_KEY"
 
 
+def _read_up_to(handle: BinaryIO, size: int) -> bytes:
+    """`size` bytes, or fewer at the end of the file (an unbuffered read may return less)."""
+    chunks = []
+    while size > 0:
+        chunk = handle.read(size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
 def _may_hold_secret(content: bytes) -> bool:
     return any(literal in content for literal in _LITERALS) or (
         _CASELESS_LITERAL in content.upper()
@@ -367,10 +380,11 @@ def search_files(
                 continue
             try:
                 with entry.open() as handle:
-                    content = handle.read(_BINARY_PROBE)
+                    content = _read_up_to(handle, _BINARY_PROBE)
                     if b"\0" in content:
                         continue  # binary, as grep -I judges it
-                    content += handle.read(MAX_SEARCHED_FILE - len(content))
+                    if len(content) == _BINARY_PROBE:
+                        content += _read_up_to(handle, MAX_SEARCHED_FILE - len(content))
             except FileNotFoundError:
                 continue  # gone since it was listed
             except (OSError, ReadRefused):
