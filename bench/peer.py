@@ -500,6 +500,17 @@ def main() -> None:
         print(
             f"  amiscan outside its phases (start-up, reports): {a_s - sum(statistics.median(v) for v in phases.values()):.3f} s"
         )
+    probe_ms: dict[str, list[int]] = {}
+    for scan in amiscan:
+        for name, ms in scan.extra["report"].get("collection", {}).get("probe_ms", {}).items():
+            probe_ms.setdefault(name, []).append(ms)
+    if probe_ms:
+        slowest = sorted(probe_ms.items(), key=lambda item: -statistics.median(item[1]))[:6]
+        print(
+            "amiscan's slowest probes on the guest (median ms; the search and the package "
+            "query run side by side): "
+            + ", ".join(f"{name} {statistics.median(ms):.0f}" for name, ms in slowest)
+        )
     for label, seconds in starts.items():
         print(f"start-up only, {label}: {seconds:.3f} s")
     per_test = client_counted.get("per_test", {})

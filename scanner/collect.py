@@ -52,23 +52,41 @@ AMISCAN_T=$(mktemp -d 2>/dev/null) || { AMISCAN_T=/tmp/amiscan.$$; mkdir -m 700 
 trap 'rm -rf "$AMISCAN_T"' EXIT
 export AMISCAN_FILES="$AMISCAN_T/files"; : >"$AMISCAN_FILES"
 if command -v timeout >/dev/null 2>&1; then AMISCAN_TIMEOUT=timeout; else AMISCAN_TIMEOUT=; fi
+amiscan_now() {
+  # Nanoseconds where date has %N (GNU), else whole seconds.
+  _n=$(date +%s%N 2>/dev/null)
+  case "$_n" in ''|*[!0-9]*) _n=$(( $(date +%s) * 1000000000 )) ;; esac
+  printf '%s' "$_n"
+}
 amiscan_probe() {
   # $1 name, $2 seconds, $3 snippet. Output bounded by head; rc kept through the pipe. The
   # probe's commands are the guest's: they never see the marker, so cannot forge records.
+  # Each probe has its own files, so that probes run in the background cannot mix outputs.
+  _t0=$(amiscan_now); _o="$AMISCAN_T/p.$1"
   if [ -n "$AMISCAN_TIMEOUT" ]; then
-    { AMISCAN_M= timeout -k 5 "$2" sh -c "$3" </dev/null 2>"$AMISCAN_T/err"; echo $? >"$AMISCAN_T/rc"; } \
-      | head -c @OUTPUT_LIMIT_PLUS_ONE@ >"$AMISCAN_T/out"
+    { AMISCAN_M= timeout -k 5 "$2" sh -c "$3" </dev/null 2>"$_o.err"; echo $? >"$_o.rc"; } \
+      | head -c @OUTPUT_LIMIT_PLUS_ONE@ >"$_o.out"
   else
-    { AMISCAN_M= sh -c "$3" </dev/null 2>"$AMISCAN_T/err"; echo $? >"$AMISCAN_T/rc"; } \
-      | head -c @OUTPUT_LIMIT_PLUS_ONE@ >"$AMISCAN_T/out"
+    { AMISCAN_M= sh -c "$3" </dev/null 2>"$_o.err"; echo $? >"$_o.rc"; } \
+      | head -c @OUTPUT_LIMIT_PLUS_ONE@ >"$_o.out"
   fi
-  _rc=$(cat "$AMISCAN_T/rc" 2>/dev/null); [ -n "$_rc" ] || _rc=141
+  _rc=$(cat "$_o.rc" 2>/dev/null); [ -n "$_rc" ] || _rc=141
   _to=0
   if [ -n "$AMISCAN_TIMEOUT" ] && { [ "$_rc" = 124 ] || [ "$_rc" = 137 ]; }; then _to=1; fi
-  _osize=$(wc -c <"$AMISCAN_T/out" | tr -d ' ')
+  _osize=$(wc -c <"$_o.out" | tr -d ' ')
   printf '%s PROBE %s %s %s %s %s ' "$AMISCAN_M" "$1" "$_rc" "$_to" "$AMISCAN_PRIV" "$_osize"
-  head -c @OUTPUT_LIMIT@ "$AMISCAN_T/out" | amiscan_field; printf ' '
-  head -c 65536 "$AMISCAN_T/err" | amiscan_field; printf '\n'
+  head -c @OUTPUT_LIMIT@ "$_o.out" | amiscan_field; printf ' '
+  head -c 65536 "$_o.err" | amiscan_field; printf '\n'
+  printf '%s TIME %s %s\n' "$AMISCAN_M" "$1" "$(( ($(amiscan_now) - _t0) / 1000000 ))"
+  rm -f "$_o.out" "$_o.err" "$_o.rc"
+}
+amiscan_probe_bg() {
+  # A slow probe started now, beside the others; its records are printed by amiscan_probe_fg.
+  amiscan_probe "$@" >"$AMISCAN_T/bg.$1" 2>/dev/null &
+}
+amiscan_bg_records() {
+  wait
+  for _b in "$@"; do cat "$AMISCAN_T/bg.$_b" 2>/dev/null; done
 }
 amiscan_bounded() {
   if [ -n "$AMISCAN_TIMEOUT" ]; then timeout -k 2 30 "$@"; else "$@"; fi
@@ -120,8 +138,20 @@ class CollectionScript:
     probe_names: tuple[str, ...]
 
 
-def _probe_call(name: str, timeout_s: float, snippet: str) -> str:
-    return f"amiscan_probe {name} {max(1, round(timeout_s))} {shlex.quote(snippet)}"
+def _probe_call(name: str, timeout_s: float, snippet: str, background: bool = False) -> str:
+    function = "amiscan_probe_bg" if background else "amiscan_probe"
+    return f"{function} {name} {max(1, round(timeout_s))} {shlex.quote(snippet)}"
+
+
+def _part(calls: list[tuple[str, bool]]) -> list[str]:
+    """One part's probe calls: the background ones start first, the others run meanwhile one
+    after another, and the background ones' records follow, in a fixed order."""
+    background = [call for call, bg in calls if bg]
+    names = [call.split(" ", 2)[1] for call in background]
+    foreground = [call for call, bg in calls if not bg]
+    if not background:
+        return foreground
+    return [*background, *foreground, "amiscan_bg_records " + " ".join(names)]
 
 
 def _copy_call(patterns: Iterable[str]) -> str:
@@ -133,16 +163,17 @@ def _copy_call(patterns: Iterable[str]) -> str:
 def build_script(facts: Iterable[Fact[Any]], settings: LiveSettings) -> CollectionScript:
     """The one script that gathers every live probe and file the given facts need."""
     marker = "AMISCAN-" + secrets.token_hex(8)
-    user_part: list[str] = []
-    root_part: list[str] = []
+    user_part: list[tuple[str, bool]] = []
+    root_part: list[tuple[str, bool]] = []
     patterns: list[str] = []
     names: list[str] = []
     for fact in facts:
         if fact.probe is not None:
             if not SAFE_NAME.match(fact.name):
                 raise ValueError(f"fact name {fact.name!r} is not safe as a probe name")
-            call = _probe_call(fact.name, fact.probe.timeout_s, fact.probe.script)
-            (root_part if fact.probe.privileged else user_part).append(call)
+            background = fact.probe.background
+            call = _probe_call(fact.name, fact.probe.timeout_s, fact.probe.script, background)
+            (root_part if fact.probe.privileged else user_part).append((call, background))
             names.append(fact.name)
         for pattern in fact.patterns:
             if not _SAFE_PATTERN.match(pattern):
@@ -173,7 +204,7 @@ def build_script(facts: Iterable[Fact[Any]], settings: LiveSettings) -> Collecti
             prelude,
             "AMISCAN_PRIV=1",
             'printf \'%s ROOT %s\\n\' "$AMISCAN_M" "$(id -u)"',
-            *root_part,
+            *_part(root_part),
             _copy_call(patterns),
             "amiscan_copy_listed",
             "exit 0",
@@ -187,7 +218,7 @@ def build_script(facts: Iterable[Fact[Any]], settings: LiveSettings) -> Collecti
             prelude,
             "AMISCAN_PRIV=0",
             _ENV_RECORD,
-            *user_part,
+            *_part(user_part),
             "amiscan_root_part() {",
             _FORWARD_SSH_CONNECTION,
             "cat <<'AMISCAN_ROOT_EOF'",
@@ -271,6 +302,8 @@ class Collected:
     forged: str | None = None
     # Marker records after END: ignored, never allowed to override what came before.
     ignored_after_end: int = 0
+    # How long each probe ran on the guest, in milliseconds (for the report's collection).
+    timings: dict[str, int] = field(default_factory=dict)
 
     @property
     def privileged(self) -> bool:
@@ -319,9 +352,10 @@ def _blame(collected: Collected, kind: str, args: list[str], reason: str) -> Non
     """A malformed record spoils what it was about, and nothing else."""
     if kind == "PROBE" and args and SAFE_NAME.match(args[0]):
         spoil_probe(collected, args[0], reason)
-    elif kind in ("PROBE", "ENV", "ROOT", "NOSUDO"):
+    elif kind in ("PROBE", "ENV", "ROOT", "NOSUDO", "TIME"):
         # A probe record whose name is unreadable leaves that probe without output (its fact
-        # errors as unreached); a damaged session record leaves that session fact unknown.
+        # errors as unreached); a damaged session record leaves that session fact unknown; a
+        # damaged timing is only not reported.
         return
     else:
         collected.files_error = (
@@ -377,13 +411,16 @@ def _apply_record(
         collected.unreadable.append(
             decode_field(args[0], encoding).decode("utf-8", errors="replace")
         )
+    elif kind == "TIME" and len(args) == 2:
+        if SAFE_NAME.match(args[0]) and args[0] not in collected.timings:
+            collected.timings[args[0]] = count_field(args[1], "duration")
     elif kind == "ROOT" and len(args) == 1:
         collected.root_uid = args[0]
     elif kind == "NOSUDO" and len(args) == 1:
         collected.sudo_error = (
             decode_field(args[0], encoding).decode("utf-8", errors="replace").strip()
         )
-    elif kind in ("ENV", "PROBE", "FILE", "UNREADABLE", "ROOT", "NOSUDO"):
+    elif kind in ("ENV", "PROBE", "FILE", "UNREADABLE", "ROOT", "NOSUDO", "TIME"):
         raise RecordError(f"{len(args)} fields")
     else:
         raise RecordError(f"unknown record kind {kind[:20]!r}")

@@ -67,6 +67,12 @@ def scan_live(
         run.notes.extend(
             stream_notes(collected.ignored_after_end, collected.probe_errors, collected.files_error)
         )
+        if collected.timings:
+            # Where a slow collection went: each probe's own time on the guest (the slow ones
+            # ran beside the others, so these overlap and do not add up to the whole).
+            run.collection["probe_ms"] = dict(
+                sorted(collected.timings.items(), key=lambda item: -item[1])
+            )
     if collection_error:
         run.fail_scan(collection_error)
     if collected is not None and collected.forged:

@@ -100,6 +100,9 @@ class Probe:
     script: str
     privileged: bool = True
     timeout_s: float = 60.0
+    # A slow probe that depends on no other (a search, a package query) starts first and runs
+    # beside the others; only a few are marked, so a small instance is not flooded.
+    background: bool = False
 
 
 @dataclass(frozen=True, eq=False)

@@ -296,3 +296,54 @@ def test_unsafe_probe_names_and_file_patterns_are_refused(name: str, pattern: st
     fact = Fact(name, name, derive=lambda g: None, probe=Probe("true"), patterns=(pattern,))
     with pytest.raises(ValueError):
         build_script([fact], LiveSettings())
+
+
+def test_slow_probes_run_beside_the_others_and_every_probe_is_timed(tmp_path: Any) -> None:
+    from scanner.facts.base import Fact, Probe
+
+    flag = tmp_path / "flag"
+    # The slow probe waits (up to 5 s) for a flag that a quick probe, started after it, sets:
+    # it sees the flag only if the two really ran side by side.
+    waiting = (
+        f"i=0; while [ $i -lt 100 ] && [ ! -f {flag} ]; do sleep 0.05; i=$((i+1)); done; "
+        f"if [ -f {flag} ]; then echo overlapped; else echo alone; fi; sleep 1"
+    )
+    slow = Fact(
+        name="t.slow",
+        description="a slow probe",
+        derive=lambda g: None,
+        probe=Probe(waiting, privileged=False, timeout_s=20, background=True),
+    )
+    quick = [
+        Fact(
+            name=f"t.quick{n}",
+            description="a quick probe",
+            derive=lambda g: None,
+            probe=Probe(f"touch {flag}; echo quick", privileged=False, timeout_s=10),
+        )
+        for n in range(3)
+    ]
+    script = build_script([slow, *quick], LiveSettings())
+    done = subprocess.run(["sh", "-s"], input=script.text.encode(), capture_output=True, check=True)
+    collected = parse_output(done.stdout, script.marker)
+    assert collected.complete
+    assert collected.outputs["t.slow"].text == "overlapped\n"
+    assert all(collected.outputs[f"t.quick{n}"].text == "quick\n" for n in range(3))
+    # Every probe is timed, in milliseconds: the slow one slept at least a second.
+    assert set(collected.timings) == {"t.slow", "t.quick0", "t.quick1", "t.quick2"}
+    assert collected.timings["t.slow"] >= 1000
+
+
+def test_a_damaged_timing_record_is_dropped_and_spoils_nothing() -> None:
+    text = "\n".join(
+        [
+            probe_record("t.x", "x"),
+            f"{M} TIME t.x notanumber",
+            f"{M} TIME t.x 12 extra",
+            f"{M} END",
+        ]
+    )
+    collected = parse_output(text.encode(), M)
+    assert collected.outputs["t.x"].text == "x"
+    assert collected.timings == {}
+    assert collected.files_error is None and not collected.probe_errors

@@ -432,6 +432,6 @@ SECRET_MATCHES = Fact(
     name="linux.secrets.matches",
     description="files containing AWS keys or private keys",
     derive=_derive_secret_matches,
-    probe=Probe(_SECRET_SCRIPT, privileged=True, timeout_s=180),
+    probe=Probe(_SECRET_SCRIPT, privileged=True, timeout_s=180, background=True),
     depends=(PASSWD,),
 )

@@ -410,7 +410,7 @@ PENDING_UPDATES = Fact(
     name="linux.packages.pending",
     description="pending package updates",
     derive=_derive_updates,
-    probe=Probe(_UPDATES_SCRIPT, privileged=True, timeout_s=240),
+    probe=Probe(_UPDATES_SCRIPT, privileged=True, timeout_s=240, background=True),
     # Offline, apt images are judged from their lists (derive_apt_offline), RPM images from their
     # rpm database and cached repodata (rpm_offline.derive_rpm_offline); others skip.
     modes=frozenset({Mode.LIVE, Mode.OFFLINE}),
