@@ -338,10 +338,15 @@ class SecretSearch:
 
 # grep -I calls a file binary when its start holds a NUL; only that much is read of binaries.
 _BINARY_PROBE = 8192
-# Every match of _GREP_PATTERN holds one of these (the last one in any case): a file holding
-# none cannot match, and is not decoded or split into lines at all.
-_LITERALS = (b"AKIA", b"ASIA", b"PRIVATE KEY")
-_CASELESS_LITERAL = b"AWS_SECRET_ACCESS_KEY"
+# Every match of _GREP_PATTERN holds one of these: a file holding none cannot match, and is not
+# decoded or split into lines at all. Each pattern starts with a literal character, so the
+# regular expression engine skips ahead to it (faster here than `in` for two literals, or than
+# upper-casing the file for the case-insensitive one).
+_KEY_ID_LITERAL = re.compile(rb"A[KS]IA")
+_PRIVATE_KEY_LITERAL = b"PRIVATE KEY"
+_SECRET_NAME_LITERAL = re.compile(
+    rb"_[Ss][Ee][Cc][Rr][Ee][Tt]_[Aa][Cc][Cc][Ee][Ss][Ss]_[Kk][Ee][Yy]"
+)
 
 
 def _read_up_to(handle: BinaryIO, size: int) -> bytes:
@@ -357,8 +362,10 @@ def _read_up_to(handle: BinaryIO, size: int) -> bytes:
 
 
 def _may_hold_secret(content: bytes) -> bool:
-    return any(literal in content for literal in _LITERALS) or (
-        _CASELESS_LITERAL in content.upper()
+    return bool(
+        _KEY_ID_LITERAL.search(content)
+        or _PRIVATE_KEY_LITERAL in content
+        or _SECRET_NAME_LITERAL.search(content)
     )
 
 

@@ -465,6 +465,10 @@ def test_the_fast_search_finds_exactly_what_reading_every_line_finds(tmp_path: P
         if index % 13 == 0:
             data = data.replace(b"\n", b"\n\xff\xfe", 3)  # not UTF-8
         (folder / f"f{index}").write_bytes(data)
+    # One file per kind of secret alone, so that a prefilter missing any kind shows.
+    for index, secret in enumerate(secrets):
+        (tmp_path / "srv").mkdir(exist_ok=True)
+        (tmp_path / "srv" / f"alone{index}").write_text(f"x = 1\n{secret}\n")
     root = ImageRoot(tmp_path)
     dirs = ("/etc", "/root", "/home", "/opt", "/srv", "/usr/local")
     expected = _reference_search(root, dirs)
