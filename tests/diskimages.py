@@ -44,6 +44,8 @@ TOOLS = {
     "sfdisk": "fdisk",
     "fdisk": "fdisk",
     "qemu-img": "qemu-utils",
+    "mkntfs": "ntfs-3g",
+    "wimlib-imagex": "wimtools",
 }
 
 

@@ -19,17 +19,16 @@ from scanner.disk.filesystem import FileSystem
 from scanner.disk.tree import DiskTree
 from scanner.disk.volumes import Volume, find_volumes
 from scanner.fs import ReadRefused, read_text_or_none
-from scanner.osdetect import Contents, recognise
+from scanner.osdetect import WINDOWS_OFFLINE_ADVICE, Contents, recognise
 
 # File systems amiscan reads, by the content name the volume layer gives them.
-READABLE = ("ext", "xfs")
+READABLE = ("ext", "xfs", "ntfs")
 ENCRYPTED = {"luks": "LUKS", "bitlocker": "BitLocker"}
 # Said of volumes that hold something other than a file system amiscan reads.
 _UNREAD = {
     "btrfs": "btrfs, which amiscan does not read",
     "vfat": "a FAT file system (EFI or firmware files; not judged)",
     "swap": "swap space",
-    "ntfs": "NTFS, which amiscan does not read yet",
     "lvm2": "an LVM physical volume none of whose logical volumes could be read",
 }
 _FSTAB_LIMIT = 256 * 1024
@@ -130,14 +129,27 @@ def _open_fs(volume: Volume) -> FileSystem:
         from scanner.disk.ext import ExtFileSystem
 
         return ExtFileSystem(volume.device)
+    if volume.content == "ntfs":
+        from scanner.disk.ntfs import NtfsFileSystem
+
+        return NtfsFileSystem(volume.device)
     from scanner.disk.xfs import XfsFileSystem
 
     return XfsFileSystem(volume.device)
 
 
+def _ntfs_identity(device: BlockDevice) -> Identity:
+    # The volume serial number (boot sector bytes 0x48-0x4F): what a Linux fstab's UUID= names.
+    boot = device.pread(0, 512)
+    if len(boot) < 0x50:
+        return Identity()
+    return Identity(f"{int.from_bytes(boot[0x48:0x50], 'little'):016X}")
+
+
 _IDENTITY: dict[str, Callable[[BlockDevice], Identity]] = {
     "ext": _ext_identity,
     "xfs": _xfs_identity,
+    "ntfs": _ntfs_identity,
 }
 
 
@@ -175,6 +187,7 @@ def assemble(disks: list[BlockDevice], mapped_as: list[str] | None = None) -> As
     )
     roots: list[OpenedVolume] = []
     found: list[str] = []
+    windows: list[str] = []
     for item in opened:
         if item.fs is None:
             continue
@@ -185,9 +198,14 @@ def assemble(disks: list[BlockDevice], mapped_as: list[str] | None = None) -> As
             continue
         if recognised.contents is Contents.LINUX:
             roots.append(item)
+        elif recognised.contents is Contents.WINDOWS:
+            windows.append(f"{item.fs.description}: {recognised.found}")
         else:
             found.append(f"{item.fs.description}: {recognised.found}")
     notes: list[str] = []
+    if not roots and windows:
+        problem = f"{windows[0]}: {WINDOWS_OFFLINE_ADVICE}"
+        return AssembledImage(None, opened, notes, encrypted, problem)
     if not roots:
         found += [f"{o.volume.device.description}: {o.problem}" for o in opened if o.fs is None]
         held = "; ".join(found) if found else "no volumes"

@@ -61,6 +61,7 @@ class DiskTree:
         self.description = description
         self._mounts: dict[str, FileSystem] = {"/": root}
         self._directories: OrderedDict[tuple[int, int], dict[bytes, int]] = OrderedDict()
+        self._folded: dict[tuple[int, int], dict[bytes, int]] = {}
 
     @property
     def mounts(self) -> dict[str, FileSystem]:
@@ -71,6 +72,7 @@ class DiskTree:
         """Attach `fs` at the guest directory `point` (it need not exist on the parent)."""
         self._mounts[posixpath.normpath("/" + point.lstrip("/"))] = fs
         self._directories.clear()
+        self._folded.clear()
 
     # --- resolution -------------------------------------------------------------------------
 
@@ -104,6 +106,25 @@ class DiskTree:
             self._directories.popitem(last=False)
         return children
 
+    def _lookup(self, fs: FileSystem, directory: int, name: bytes) -> int | None:
+        """The inode a directory holds under `name`. On a file system that compares names
+        without case (NTFS, as Windows does), an exact match first, then a case-folded one."""
+        children = self._children(fs, directory)
+        inode = children.get(name)
+        fold = getattr(fs, "fold", None) if getattr(fs, "case_insensitive", False) else None
+        if inode is not None or fold is None:
+            return inode
+        key = (id(fs), directory)
+        folded = self._folded.get(key)
+        if folded is None:
+            folded = {}
+            for child, number in children.items():
+                folded.setdefault(fold(child), number)
+            self._folded[key] = folded
+            while len(self._folded) > _DIRECTORY_CACHE:
+                self._folded.pop(next(iter(self._folded)))
+        return folded.get(fold(name))
+
     def _locate(self, path: str, follow_last: bool = True) -> _Located | None:
         """The file a guest path names, or None when it does not exist.
 
@@ -128,7 +149,7 @@ class DiskTree:
             if child_path in self._mounts:
                 trail.append(self._root_of(child_path))
                 continue
-            inode = self._children(here.fs, here.node.inode).get(_encode(part))
+            inode = self._lookup(here.fs, here.node.inode, _encode(part))
             if inode is None:
                 return None
             node = self._node(here.fs, inode)

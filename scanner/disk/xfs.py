@@ -15,7 +15,6 @@ around it:
 
 from __future__ import annotations
 
-import re
 import stat
 import struct
 import threading
@@ -27,7 +26,7 @@ from typing import Any, TypeVar
 import pyfsxfs  # type: ignore[import-not-found]  # libfsxfs-python ships no type stubs
 
 from scanner.disk.device import BlockDevice, DiskError, read_exact
-from scanner.disk.fileobj import DeviceFile
+from scanner.disk.fileobj import DeviceFile, WatchedDevice, libyal_message
 from scanner.disk.filesystem import Kind, Node
 
 MAGIC = b"XFSB"
@@ -123,41 +122,6 @@ class _Superblock:
         return self.block_offset(inode >> self.inodes_per_block_log) + slot * self.inode_size
 
 
-class _WatchedDevice:
-    """The device as libfsxfs sees it, remembering the last DiskError it raised.
-
-    libfsxfs reports a failed read of its file object as a generic IOError; the device's own
-    message (a truncated image, a failed snapshot request) says more, so it is raised instead.
-    """
-
-    def __init__(self, device: BlockDevice) -> None:
-        self.device = device
-        self.description = device.description
-        self.size = device.size
-        self.error: DiskError | None = None
-
-    def pread(self, offset: int, length: int) -> bytes:
-        try:
-            return self.device.pread(offset, length)
-        except DiskError as exc:
-            self.error = exc
-            raise
-
-
-def _libfsxfs_message(exc: BaseException) -> str:
-    """The root cause out of a libyal error chain.
-
-    libyal joins its backtrace as "binding_function: what failed. innermost_function: why.
-    outer_function: ...", so the second part is the cause; the function names mean nothing to a
-    user.
-    """
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    parts = re.split(r"(?<=\.) (?=[a-z][a-z0-9_]*: )", text)
-    cause = parts[1] if len(parts) > 1 else parts[0]
-    cause = re.sub(r"^[a-z][a-z0-9_]*: ", "", cause).rstrip(".")
-    return cause[:300]
-
-
 class XfsFileSystem:
     """An XFS file system (v4 or v5) on a BlockDevice, read-only, through libfsxfs.
 
@@ -177,7 +141,7 @@ class XfsFileSystem:
         self.description = description or (
             f"XFS (v{self._sb.version}) file system on {device.description}"
         )
-        self._device = _WatchedDevice(device)
+        self._device = WatchedDevice(device)
         self._lock = threading.RLock()
         self._entries: OrderedDict[int, Any] = OrderedDict()
         self._raw = _RawDirectories(self)
@@ -203,7 +167,7 @@ class XfsFileSystem:
                 # libfsxfs raises IOError for corrupt structures, but also MemoryError for an
                 # absurd allocation and ValueError/OverflowError for out-of-range arguments.
                 device_error = self._device.error
-                cause = str(device_error) if device_error else _libfsxfs_message(exc)
+                cause = str(device_error) if device_error else libyal_message(exc)
                 raise DiskError(f"{self.description}: {what}: {cause}") from None
 
     def _entry(self, inode: int) -> Any:

@@ -175,3 +175,16 @@ def test_a_root_on_btrfs_says_amiscan_does_not_read_btrfs(tmp_path: Path) -> Non
         capture_output=True,
     )
     assert_one_line_error(scan(image), "no volume holds a Linux root", "btrfs")
+
+
+def test_a_windows_disk_is_recognised_and_said_to_need_a_launch(tmp_path: Path) -> None:
+    from tests.ntfsimage import make_ntfs
+
+    tree = tmp_path / "windows"
+    (tree / "Windows/System32/config").mkdir(parents=True)
+    (tree / "Windows/System32/config/SYSTEM").write_bytes(b"regf" + bytes(4092))
+    (tree / "Users/Public").mkdir(parents=True)
+    volume = make_ntfs(tree, tmp_path / "windows.ntfs")
+    report = scan(make_gpt_disk(volume, tmp_path / "disk.img"))
+    assert_one_line_error(report, "NTFS file system on partition 2", "Windows system volume")
+    assert "offline Windows checks are not supported yet" in report.errors[0]
