@@ -8,9 +8,8 @@ turns back into a DiskError.
 from __future__ import annotations
 
 import io
-import re
 
-from scanner.disk.device import BlockDevice, DiskError
+from scanner.disk.device import BlockDevice
 
 
 class DeviceFile(io.RawIOBase):
@@ -52,38 +51,3 @@ class DeviceFile(io.RawIOBase):
 
     def get_size(self) -> int:
         return self.device.size
-
-
-class WatchedDevice:
-    """The device as a libyal library sees it, remembering the last DiskError it raised.
-
-    libyal reports a failed read of its file object as a generic IOError; the device's own
-    message (a truncated image, a failed snapshot request) says more, so it is raised instead.
-    """
-
-    def __init__(self, device: BlockDevice) -> None:
-        self.device = device
-        self.description = device.description
-        self.size = device.size
-        self.error: DiskError | None = None
-
-    def pread(self, offset: int, length: int) -> bytes:
-        try:
-            return self.device.pread(offset, length)
-        except DiskError as exc:
-            self.error = exc
-            raise
-
-
-def libyal_message(exc: BaseException) -> str:
-    """The root cause out of a libyal error chain.
-
-    libyal joins its backtrace as "binding_function: what failed. innermost_function: why.
-    outer_function: ...", so the second part is the cause; the function names mean nothing to a
-    user.
-    """
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    parts = re.split(r"(?<=\.) (?=[a-z][a-z0-9_]*: )", text)
-    cause = parts[1] if len(parts) > 1 else parts[0]
-    cause = re.sub(r"^[a-z][a-z0-9_]*: ", "", cause).rstrip(".")
-    return cause[:300]

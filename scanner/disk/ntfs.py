@@ -22,18 +22,18 @@ from __future__ import annotations
 import re
 import struct
 import sys
-import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pyfsntfs  # type: ignore[import-not-found]  # libfsntfs-python ships no type stubs
 
 from scanner.disk.device import BlockDevice, DiskError, read_exact
-from scanner.disk.fileobj import DeviceFile, WatchedDevice, libyal_message
+from scanner.disk.fileobj import DeviceFile
 from scanner.disk.filesystem import Kind, Node
+from scanner.disk.libyal import ENTRY_CACHE, LibyalFileSystem
 
 MAGIC = b"NTFS    "
 ROOT = 5
@@ -44,12 +44,6 @@ FIRST_USER_ENTRY = 24
 # MFT entry 3 holds the volume's name and flags; 10 the upper-case table.
 VOLUME_ENTRY = 3
 UPCASE_ENTRY = 10
-# libfsntfs returns what it is asked for in one buffer: an image that claims a 1 TiB file must
-# not make one call allocate 1 TiB, so reads are cut into pieces this big.
-READ_CHUNK = 16 * 1024 * 1024
-# file_entry objects kept per MFT entry: a scan reads a file in several calls, and lists a
-# directory then looks at each entry, so the last few hundred cover the working set.
-ENTRY_CACHE = 512
 # Reparse data is at most 16 KiB (MAXIMUM_REPARSE_DATA_BUFFER_SIZE); a symlink target is less.
 REPARSE_MAX = 16 * 1024
 
@@ -73,8 +67,6 @@ _ATTR_REPARSE_POINT = 0xC0
 _ATTR_END = 0xFFFFFFFF
 # Update sequence arrays protect every 512 bytes of a record, whatever the sector size.
 _FIXUP_STRIDE = 512
-
-_T = TypeVar("_T")
 
 
 def probe(device: BlockDevice) -> bool:
@@ -213,7 +205,7 @@ class _Info:
     target: bytes = b""
 
 
-class NtfsFileSystem:
+class NtfsFileSystem(LibyalFileSystem):
     """An NTFS file system on a BlockDevice, read-only, through libfsntfs.
 
     Inodes are MFT entry numbers. Only a file's unnamed $DATA stream is read (alternate data
@@ -237,10 +229,7 @@ class NtfsFileSystem:
             raise DiskError(
                 f"{device.description}: no NTFS boot sector (no 'NTFS    ' signature at byte 3)"
             )
-        self.description = description or f"NTFS file system on {device.description}"
-        self._device = WatchedDevice(device)
-        self._lock = threading.RLock()
-        self._entries: OrderedDict[int, Any] = OrderedDict()
+        super().__init__(device, description or f"NTFS file system on {device.description}")
         self._infos: OrderedDict[int, _Info] = OrderedDict()
         self._upcase: array[int] | None = None
         self._volume: Any = pyfsntfs.volume()
@@ -262,37 +251,12 @@ class NtfsFileSystem:
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    def _call(self, what: str, function: Callable[..., _T], *args: Any) -> _T:
-        """`function(*args)` under the lock, any failure turned into a one-line DiskError."""
-        with self._lock:
-            self._device.error = None
-            try:
-                return function(*args)
-            except DiskError as exc:
-                raise DiskError(f"{self.description}: {what}: {exc}") from None
-            except Exception as exc:
-                # libfsntfs raises IOError for corrupt structures, but also MemoryError for an
-                # absurd allocation and ValueError/OverflowError for out-of-range arguments.
-                device_error = self._device.error
-                cause = str(device_error) if device_error else libyal_message(exc)
-                raise DiskError(f"{self.description}: {what}: {cause}") from None
-
-    def _fail(self, what: str, why: str) -> DiskError:
-        return DiskError(f"{self.description}: {what}: {why}")
-
-    def _remember(self, index: int, entry: Any) -> None:
-        self._entries[index] = entry
-        self._entries.move_to_end(index)
-        while len(self._entries) > ENTRY_CACHE:
-            self._entries.popitem(last=False)
-
     def _entry(self, index: int) -> Any:
         """The libfsntfs file_entry of an MFT entry, from a small LRU (opening one reads the
         record, its attribute list and extension records, and a directory's index root)."""
         with self._lock:
-            entry = self._entries.get(index)
+            entry = self._cached(index)
             if entry is not None:
-                self._entries.move_to_end(index)
                 return entry
             what = f"cannot read MFT entry {index}"
             if not 0 <= index < 1 << 48:
@@ -482,27 +446,7 @@ class NtfsFileSystem:
         what = f"cannot read MFT entry {inode}"
         if info.unreadable:
             raise self._fail(what, info.unreadable)
-        if offset < 0 or length < 0:
-            raise ValueError("negative offset or length")
-        # Never more than the file holds: the length asked for may be "everything".
-        length = max(0, min(length, info.size - offset))
-        entry = self._entry(inode)
-        parts: list[bytes] = []
-        while length > 0:
-            want = min(length, READ_CHUNK)
-            # read_buffer_at_offset moves the entry's own offset too: under the lock, as one
-            # call, so two threads reading one file cannot interleave.
-            data: bytes = self._call(what, entry.read_buffer_at_offset, want, offset)
-            if len(data) != want:
-                raise self._fail(
-                    what,
-                    f"{len(data)} of {want} bytes at offset {offset} (the file is "
-                    f"{info.size} bytes)",
-                )
-            parts.append(data)
-            offset += want
-            length -= want
-        return b"".join(parts)
+        return self._read_entry(self._entry(inode), what, offset, length, info.size)
 
     def read_link(self, inode: int) -> bytes:
         info = self._info(inode)

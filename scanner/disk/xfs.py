@@ -17,29 +17,20 @@ from __future__ import annotations
 
 import stat
 import struct
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pyfsxfs  # type: ignore[import-not-found]  # libfsxfs-python ships no type stubs
 
 from scanner.disk.device import BlockDevice, DiskError, read_exact
-from scanner.disk.fileobj import DeviceFile, WatchedDevice, libyal_message
+from scanner.disk.fileobj import DeviceFile
 from scanner.disk.filesystem import Kind, Node
+from scanner.disk.libyal import LibyalFileSystem
 
 MAGIC = b"XFSB"
-# libfsxfs returns what it is asked for in one buffer: an image that claims a 1 TiB file must
-# not make one call allocate 1 TiB, so reads are cut into pieces this big.
-READ_CHUNK = 16 * 1024 * 1024
 # Symlink targets are at most 1024 bytes (XFS_SYMLINK_MAXLEN); more is corruption.
 SYMLINK_MAX = 1024
-# file_entry objects kept per inode: a scan reads a file in several calls, and lists a directory
-# then looks at each entry, so the last few hundred cover the working set.
-ENTRY_CACHE = 512
-
-_T = TypeVar("_T")
 
 
 def probe(device: BlockDevice) -> bool:
@@ -122,7 +113,7 @@ class _Superblock:
         return self.block_offset(inode >> self.inodes_per_block_log) + slot * self.inode_size
 
 
-class XfsFileSystem:
+class XfsFileSystem(LibyalFileSystem):
     """An XFS file system (v4 or v5) on a BlockDevice, read-only, through libfsxfs.
 
     Names that are not UTF-8 are returned byte-exact (see `_RawDirectories`). Sparse files read
@@ -138,12 +129,9 @@ class XfsFileSystem:
         if superblock[:4] != MAGIC:
             raise DiskError(f"{device.description}: no XFS superblock (no XFSB magic at byte 0)")
         self._sb = _Superblock.parse(superblock, where)
-        self.description = description or (
-            f"XFS (v{self._sb.version}) file system on {device.description}"
+        super().__init__(
+            device, description or f"XFS (v{self._sb.version}) file system on {device.description}"
         )
-        self._device = WatchedDevice(device)
-        self._lock = threading.RLock()
-        self._entries: OrderedDict[int, Any] = OrderedDict()
         self._raw = _RawDirectories(self)
         self._volume: Any = pyfsxfs.volume()
         self._call(
@@ -155,28 +143,12 @@ class XfsFileSystem:
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    def _call(self, what: str, function: Callable[..., _T], *args: Any) -> _T:
-        """`function(*args)` under the lock, any failure turned into a one-line DiskError."""
-        with self._lock:
-            self._device.error = None
-            try:
-                return function(*args)
-            except DiskError as exc:
-                raise DiskError(f"{self.description}: {what}: {exc}") from None
-            except Exception as exc:
-                # libfsxfs raises IOError for corrupt structures, but also MemoryError for an
-                # absurd allocation and ValueError/OverflowError for out-of-range arguments.
-                device_error = self._device.error
-                cause = str(device_error) if device_error else libyal_message(exc)
-                raise DiskError(f"{self.description}: {what}: {cause}") from None
-
     def _entry(self, inode: int) -> Any:
         """The libfsxfs file_entry of an inode, from a small LRU (opening one reads the inode
         and its extent map)."""
         with self._lock:
-            entry = self._entries.get(inode)
+            entry = self._cached(inode)
             if entry is not None:
-                self._entries.move_to_end(inode)
                 return entry
             if not 0 < inode < 1 << 64:
                 raise DiskError(f"{self.description}: inode {inode} does not exist")
@@ -185,9 +157,7 @@ class XfsFileSystem:
             )
             if entry is None:
                 raise DiskError(f"{self.description}: cannot read inode {inode}: not found")
-            self._entries[inode] = entry
-            while len(self._entries) > ENTRY_CACHE:
-                self._entries.popitem(last=False)
+            self._remember(inode, entry)
             return entry
 
     def _mode(self, inode: int) -> int:
@@ -248,28 +218,10 @@ class XfsFileSystem:
     def read(self, inode: int, offset: int, length: int) -> bytes:
         if stat.S_IFMT(self._mode(inode)) != stat.S_IFREG:
             raise DiskError(f"{self.description}: inode {inode} is not a regular file")
-        size = self._size(inode)
-        if offset < 0 or length < 0:
-            raise ValueError("negative offset or length")
-        # Never more than the file holds: the length asked for may be "everything".
-        length = max(0, min(length, size - offset))
         entry = self._entry(inode)
-        what = f"cannot read inode {inode}"
-        parts: list[bytes] = []
-        while length > 0:
-            want = min(length, READ_CHUNK)
-            # read_buffer_at_offset moves the entry's own offset too: under the lock, as one
-            # call, so two threads reading one file cannot interleave.
-            data: bytes = self._call(what, entry.read_buffer_at_offset, want, offset)
-            if len(data) != want:
-                raise DiskError(
-                    f"{self.description}: {what}: {len(data)} of {want} bytes at offset "
-                    f"{offset} (the file is {size} bytes)"
-                )
-            parts.append(data)
-            offset += want
-            length -= want
-        return b"".join(parts)
+        return self._read_entry(
+            entry, f"cannot read inode {inode}", offset, length, self._size(inode)
+        )
 
     def read_link(self, inode: int) -> bytes:
         if stat.S_IFMT(self._mode(inode)) != stat.S_IFLNK:
