@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.disk.device import BlockDevice, DiskError, FileDevice
+from scanner.disk.device import DiskError, FileDevice
 from scanner.disk.filesystem import Kind
 from scanner.disk.ntfs import (
     TAG_LX_SYMLINK,
@@ -25,6 +24,7 @@ from scanner.disk.ntfs import (
     parse_record,
     probe,
 )
+from tests.filesystems import CutDevice, copy_image, read_everything, walk
 from tests.ntfsimage import Ntfs3g, make_ntfs
 
 BIG_DIRECTORY = 3000
@@ -131,13 +131,6 @@ def _open(path: Path) -> NtfsFileSystem:
     return NtfsFileSystem(FileDevice(path))
 
 
-def _walk(fs: NtfsFileSystem, inode: int, path: bytes = b"") -> Iterator[tuple[bytes, int]]:
-    for name, child in fs.entries(inode):
-        yield path + name, child
-        if fs.node(child).kind is Kind.DIRECTORY:
-            yield from _walk(fs, child, path + name + b"/")
-
-
 def _compare(fs: NtfsFileSystem, inode: int, expected: Tree, path: str) -> int:
     listed = list(fs.entries(inode))
     names = [name for name, _ in listed]
@@ -194,7 +187,7 @@ def test_every_name_kind_size_and_byte(image: Image) -> None:
 
 def test_reads_at_odd_offsets_in_odd_chunks(image: Image) -> None:
     fs = _open(image.path)
-    inodes = dict(_walk(fs, fs.root))
+    inodes = dict(walk(fs, fs.root))
     cases = {name.encode(): image.tree[name][1] for name in ("f4095", "f4096", "f4097")}
     cases[b"random300k"] = image.tree["random300k"][1]
     cases[b"compressed/packed.txt"] = LZNT1_CONTENT
@@ -252,7 +245,7 @@ def test_short_names_exist_but_are_not_listed(tmp_path: Path) -> None:
 
 def test_hard_links_are_listed_under_each_name(image: Image) -> None:
     fs = _open(image.path)
-    inodes = dict(_walk(fs, fs.root))
+    inodes = dict(walk(fs, fs.root))
     assert inodes[b"small"] == inodes[b"small-too"] == inodes[b"a/small-again"]
 
 
@@ -276,7 +269,7 @@ def test_names_fold_as_windows_compares_them(image: Image) -> None:
 
 def test_wrong_kinds_and_missing_entries(image: Image) -> None:
     fs = _open(image.path)
-    inodes = dict(_walk(fs, fs.root))
+    inodes = dict(walk(fs, fs.root))
     with pytest.raises(DiskError, match="not a directory"):
         list(fs.entries(inodes[b"small"]))
     with pytest.raises(DiskError, match="not a regular file"):
@@ -344,12 +337,6 @@ def test_parse_record_refuses_garbage() -> None:
         parse_record(bytes(record))
 
 
-def _copy(image: Image, tmp_path: Path, name: str) -> Path:
-    path = tmp_path / name
-    shutil.copyfile(image.path, path)
-    return path
-
-
 def _record_offset(fs: NtfsFileSystem, index: int) -> int:
     """Where MFT record `index` lies in the image (mkntfs makes $MFT's start contiguous)."""
     mft = fs._entry(0)
@@ -379,7 +366,7 @@ def _patch(path: Path, offset: int, data: bytes) -> None:
 
 
 def test_dirty_flag(image: Image, tmp_path: Path) -> None:
-    path = _copy(image, tmp_path, "dirty.img")
+    path = copy_image(image.path, tmp_path, "dirty.img")
     fs = _open(path)
     flags_at = _value_offset(path, _record_offset(fs, 3), 0x70) + 10
     _patch(path, flags_at, b"\x01\x00")
@@ -389,9 +376,9 @@ def test_dirty_flag(image: Image, tmp_path: Path) -> None:
 
 
 def test_encrypted_and_other_reparse_points(image: Image, tmp_path: Path) -> None:
-    path = _copy(image, tmp_path, "kinds.img")
+    path = copy_image(image.path, tmp_path, "kinds.img")
     fs = _open(path)
-    inodes = dict(_walk(fs, fs.root))
+    inodes = dict(walk(fs, fs.root))
     # $STANDARD_INFORMATION's file attribute flags (at 32 in its value): EFS-encrypted.
     secret = inodes[b"f4096"]
     _patch(path, _value_offset(path, _record_offset(fs, secret), 0x10) + 32, b"\x00\x40\0\0")
@@ -410,39 +397,15 @@ def test_encrypted_and_other_reparse_points(image: Image, tmp_path: Path) -> Non
 
 
 def test_overwritten_signature(image: Image, tmp_path: Path) -> None:
-    path = _copy(image, tmp_path, "nosig.img")
+    path = copy_image(image.path, tmp_path, "nosig.img")
     _patch(path, 3, b"XXXXXXXX")
     assert not probe(FileDevice(path))
     with pytest.raises(DiskError, match="no NTFS boot sector"):
         _open(path)
 
 
-def _read_everything(fs: NtfsFileSystem) -> int:
-    """Walks and reads the whole tree; returns how many DiskErrors came up (any other exception
-    propagates and fails the test)."""
-    errors = 0
-
-    def visit(inode: int, depth: int) -> None:
-        nonlocal errors
-        try:
-            node = fs.node(inode)
-            if node.kind is Kind.DIRECTORY and depth < 20:
-                for _, child in list(fs.entries(inode)):
-                    visit(child, depth + 1)
-            elif node.kind is Kind.FILE:
-                fs.read(inode, 0, min(node.size, 1 << 20))
-            elif node.kind is Kind.SYMLINK:
-                fs.read_link(inode)
-        except DiskError as exc:
-            assert "\n" not in str(exc)
-            errors += 1
-
-    visit(fs.root, 0)
-    return errors
-
-
 def test_truncated_image(image: Image, tmp_path: Path) -> None:
-    path = _copy(image, tmp_path, "truncated.img")
+    path = copy_image(image.path, tmp_path, "truncated.img")
     fs = _open(path)
     # Cut just after the MFT's first records: the tree's records and data are gone.
     cut = _record_offset(fs, 40)
@@ -451,22 +414,7 @@ def test_truncated_image(image: Image, tmp_path: Path) -> None:
         fs = _open(path)
     except DiskError:
         return
-    assert _read_everything(fs) > 0
-
-
-class CutDevice:
-    """The whole image's size, but every read past `cut` fails as a snapshot read would."""
-
-    def __init__(self, device: BlockDevice, cut: int) -> None:
-        self.device = device
-        self.cut = cut
-        self.size = device.size
-        self.description = "cut.img"
-
-    def pread(self, offset: int, length: int) -> bytes:
-        if offset + length > self.cut:
-            raise DiskError(f"cut.img: block at byte {offset} could not be fetched")
-        return self.device.pread(offset, length)
+    assert read_everything(fs) > 0
 
 
 def test_device_errors_come_through(image: Image) -> None:
@@ -484,7 +432,7 @@ def test_device_errors_come_through(image: Image) -> None:
 @pytest.mark.parametrize("seed", range(6))
 def test_corrupt_mft_gives_disk_errors(image: Image, tmp_path: Path, seed: int) -> None:
     """Random bytes over the MFT records of the tree: only DiskErrors, never a hang."""
-    path = _copy(image, tmp_path, "corrupt.img")
+    path = copy_image(image.path, tmp_path, "corrupt.img")
     rng = random.Random(seed)
     fs = _open(image.path)
     first, last = _record_offset(fs, 0), _record_offset(fs, 24 + 40)
@@ -496,7 +444,7 @@ def test_corrupt_mft_gives_disk_errors(image: Image, tmp_path: Path, seed: int) 
         corrupt = _open(path)
     except DiskError:
         return
-    _read_everything(corrupt)
+    read_everything(corrupt)
 
 
 def test_the_guest_tree_finds_names_as_windows_does_without_case(tmp_path: Path) -> None:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from scanner.disk.device import BlockDevice, DiskError, FileDevice
+from scanner.disk.device import DiskError, FileDevice
 from scanner.disk.filesystem import Kind
 from scanner.disk.xfs import XfsFileSystem, probe
+from tests.filesystems import CutDevice, copy_image, read_everything, walk
 
 MKFS = shutil.which("mkfs.xfs") or next(
     (p for p in ("/usr/sbin/mkfs.xfs", "/sbin/mkfs.xfs") if os.path.exists(p)), None
@@ -175,13 +176,6 @@ def _open(path: Path) -> XfsFileSystem:
     return XfsFileSystem(FileDevice(path))
 
 
-def _walk(fs: XfsFileSystem, inode: int, path: bytes = b"") -> Iterator[tuple[bytes, int]]:
-    for name, child in fs.entries(inode):
-        yield path + name, child
-        if fs.node(child).kind is Kind.DIRECTORY:
-            yield from _walk(fs, child, path + name + b"/")
-
-
 def _compare(fs: XfsFileSystem, inode: int, expected: Tree, path: bytes) -> int:
     """Asserts the directory at `inode` holds exactly `expected`; returns files compared."""
     listed = list(fs.entries(inode))
@@ -238,7 +232,7 @@ def _files(tree: Tree, path: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
 
 def test_reads_at_odd_offsets_in_odd_chunks(image: Image) -> None:
     fs = _open(image.path)
-    inodes = dict(_walk(fs, fs.root))
+    inodes = dict(walk(fs, fs.root))
     for name in (b"f4095", b"f4096", b"f4097", b"random300k", b"mostly-zeros"):
         content = image.tree[name][1]
         assert isinstance(content, bytes)
@@ -271,7 +265,7 @@ def test_raw_directory_reader_agrees_with_libfsxfs(image: Image) -> None:
     same listing, in the same order, for every directory format in the image."""
     fs = _open(image.path)
     directories = [fs.root] + [
-        inode for _, inode in _walk(fs, fs.root) if fs.node(inode).kind is Kind.DIRECTORY
+        inode for _, inode in walk(fs, fs.root) if fs.node(inode).kind is Kind.DIRECTORY
     ]
     for inode in directories:
         assert fs._raw.listing(inode) == list(fs.entries(inode))
@@ -279,7 +273,7 @@ def test_raw_directory_reader_agrees_with_libfsxfs(image: Image) -> None:
 
 def test_wrong_kinds_and_missing_inodes(v5_image: Image) -> None:
     fs = _open(v5_image.path)
-    inodes = dict(_walk(fs, fs.root))
+    inodes = dict(walk(fs, fs.root))
     with pytest.raises(DiskError, match="not a directory"):
         list(fs.entries(inodes[b"small"]))
     with pytest.raises(DiskError, match="not a regular file"):
@@ -291,14 +285,8 @@ def test_wrong_kinds_and_missing_inodes(v5_image: Image) -> None:
             fs.node(bogus)
 
 
-def _copy(image: Image, tmp_path: Path, name: str) -> Path:
-    path = tmp_path / name
-    shutil.copyfile(image.path, path)
-    return path
-
-
 def test_overwritten_magic(v5_image: Image, tmp_path: Path) -> None:
-    path = _copy(v5_image, tmp_path, "nomagic.img")
+    path = copy_image(v5_image.path, tmp_path, "nomagic.img")
     with path.open("r+b") as f:
         f.write(b"XXXX")
     assert not probe(FileDevice(path))
@@ -308,7 +296,7 @@ def test_overwritten_magic(v5_image: Image, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_garbage_superblock(v5_image: Image, tmp_path: Path, seed: int) -> None:
-    path = _copy(v5_image, tmp_path, "garbage.img")
+    path = copy_image(v5_image.path, tmp_path, "garbage.img")
     with path.open("r+b") as f:
         f.seek(4)
         f.write(random.Random(seed).randbytes(508))
@@ -317,35 +305,8 @@ def test_garbage_superblock(v5_image: Image, tmp_path: Path, seed: int) -> None:
         _open(path)
 
 
-def _read_everything(fs: XfsFileSystem) -> int:
-    """Walks and reads the whole tree; returns how many DiskErrors came up (any other exception
-    propagates and fails the test)."""
-    errors = 0
-
-    def visit(inode: int) -> None:
-        nonlocal errors
-        try:
-            node = fs.node(inode)
-            if node.kind is Kind.DIRECTORY:
-                children = list(fs.entries(inode))
-                for _, child in children:
-                    visit(child)
-            elif node.kind is Kind.FILE:
-                # Bounded as the scanner's reads are: a corrupt size can make a file of
-                # gigabytes of holes, which read (correctly) as zeros.
-                fs.read(inode, 0, min(node.size, 1 << 20))
-            elif node.kind is Kind.SYMLINK:
-                fs.read_link(inode)
-        except DiskError as exc:
-            assert "\n" not in str(exc)
-            errors += 1
-
-    visit(fs.root)
-    return errors
-
-
 def test_truncated_image(v5_image: Image, tmp_path: Path) -> None:
-    path = _copy(v5_image, tmp_path, "truncated.img")
+    path = copy_image(v5_image.path, tmp_path, "truncated.img")
     os.truncate(path, IMAGE_SIZE // 3)
     try:
         fs = _open(path)
@@ -353,22 +314,7 @@ def test_truncated_image(v5_image: Image, tmp_path: Path) -> None:
         return
     # The log lies in a later allocation group, past the cut.
     assert "log" in fs.dirty
-    assert _read_everything(fs) > 0
-
-
-class CutDevice:
-    """The whole image's size, but every read past `cut` fails as a snapshot read would."""
-
-    def __init__(self, device: BlockDevice, cut: int) -> None:
-        self.device = device
-        self.cut = cut
-        self.size = device.size
-        self.description = "cut.img"
-
-    def pread(self, offset: int, length: int) -> bytes:
-        if offset + length > self.cut:
-            raise DiskError(f"cut.img: block at byte {offset} could not be fetched")
-        return self.device.pread(offset, length)
+    assert read_everything(fs) > 0
 
 
 def test_device_errors_come_through(v5_image: Image) -> None:
@@ -378,7 +324,7 @@ def test_device_errors_come_through(v5_image: Image) -> None:
     except DiskError as exc:
         assert "could not be fetched" in str(exc)
         return
-    assert _read_everything(fs) > 0
+    assert read_everything(fs) > 0
     # The device's own message, behind the file system and the operation.
     big = next(inode for name, inode in fs.entries(fs.root) if name == b"big")
     files = [inode for _, inode in fs.entries(big)]
@@ -398,11 +344,11 @@ def test_device_errors_come_through(v5_image: Image) -> None:
 @pytest.mark.parametrize("seed", range(6))
 def test_corrupt_metadata_gives_disk_errors(v5_image: Image, tmp_path: Path, seed: int) -> None:
     """Random bytes over blocks in the inode-rich part of the image: only DiskErrors."""
-    path = _copy(v5_image, tmp_path, "corrupt.img")
+    path = copy_image(v5_image.path, tmp_path, "corrupt.img")
     rng = random.Random(seed)
     fs = _open(v5_image.path)
     # Blocks near the inodes of the tree: where directories, inodes and extent maps live.
-    targets = sorted({inode for _, inode in _walk(fs, fs.root)})
+    targets = sorted({inode for _, inode in walk(fs, fs.root)})
     with path.open("r+b") as f:
         for _ in range(40):
             inode = rng.choice(targets)
@@ -413,7 +359,7 @@ def test_corrupt_metadata_gives_disk_errors(v5_image: Image, tmp_path: Path, see
         corrupt = _open(path)
     except DiskError:
         return
-    _read_everything(corrupt)
+    read_everything(corrupt)
 
 
 def _log_offset(fs: XfsFileSystem) -> int:
@@ -424,7 +370,7 @@ def test_clean_log_at_a_later_cycle(v5_image: Image, tmp_path: Path) -> None:
     """A log formatted to cycle 7 (as after many passes): the head is found by the cycle drop."""
     if XFS_DB is None:
         pytest.skip("xfs_db is not installed")
-    path = _copy(v5_image, tmp_path, "cycle.img")
+    path = copy_image(v5_image.path, tmp_path, "cycle.img")
     subprocess.run(
         [XFS_DB, "-x", "-c", "logformat -c 7", str(path)], check=True, capture_output=True
     )
@@ -433,7 +379,7 @@ def test_clean_log_at_a_later_cycle(v5_image: Image, tmp_path: Path) -> None:
 
 def test_log_without_unmount_record_is_dirty(v5_image: Image, tmp_path: Path) -> None:
     """The last log record made into an ordinary transaction (xfs_logprint then says DIRTY)."""
-    path = _copy(v5_image, tmp_path, "dirty.img")
+    path = copy_image(v5_image.path, tmp_path, "dirty.img")
     start = _log_offset(_open(path))
     with path.open("r+b") as f:
         # mkfs leaves one record: its header in basic block 0, its one operation in block 1,
@@ -457,7 +403,7 @@ def test_holes_and_unwritten_extents_read_as_zeros(
     blocks on (a 40 KiB hole at the start), or marked unwritten (preallocated, reads as zeros)."""
     if XFS_DB is None:
         pytest.skip("xfs_db is not installed")
-    path = _copy(v5_image, tmp_path, "holes.img")
+    path = copy_image(v5_image.path, tmp_path, "holes.img")
     inode = dict(_open(path).entries(_open(path).root))[b"random300k"]
     subprocess.run(
         [XFS_DB, "-x", "-c", f"inode {inode}", "-c", f"write u3.bmx[0].{field}", str(path)],

@@ -1,0 +1,71 @@
+"""What the tests of the file-system readers (ext, XFS, NTFS) share: walking and reading a
+whole tree through the FileSystem protocol, and a device that fails part-way as a snapshot
+read can."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from scanner.disk.device import BlockDevice, DiskError
+from scanner.disk.filesystem import FileSystem, Kind
+
+# A corrupt image may make a directory its own descendant: a walk goes no deeper than this.
+MAX_WALK_DEPTH = 20
+
+
+def walk(fs: FileSystem, inode: int, path: bytes = b"") -> Iterator[tuple[bytes, int]]:
+    """(path, inode) of everything below a directory, depth first."""
+    for name, child in fs.entries(inode):
+        yield path + name, child
+        if fs.node(child).kind is Kind.DIRECTORY:
+            yield from walk(fs, child, path + name + b"/")
+
+
+def read_everything(fs: FileSystem) -> int:
+    """Walks and reads the whole tree; returns how many DiskErrors came up (any other exception
+    propagates and fails the test)."""
+    errors = 0
+
+    def visit(inode: int, depth: int) -> None:
+        nonlocal errors
+        try:
+            node = fs.node(inode)
+            if node.kind is Kind.DIRECTORY and depth < MAX_WALK_DEPTH:
+                for _, child in list(fs.entries(inode)):
+                    visit(child, depth + 1)
+            elif node.kind is Kind.FILE:
+                # Bounded as the scanner's reads are: a corrupt size can make a file of
+                # gigabytes of holes, which read (correctly) as zeros.
+                fs.read(inode, 0, min(node.size, 1 << 20))
+            elif node.kind is Kind.SYMLINK:
+                fs.read_link(inode)
+        except DiskError as exc:
+            assert "\n" not in str(exc)
+            errors += 1
+
+    visit(fs.root, 0)
+    return errors
+
+
+def copy_image(image: Path, tmp_path: Path, name: str) -> Path:
+    """A copy of a built image, to damage without touching the one other tests read."""
+    path = tmp_path / name
+    shutil.copyfile(image, path)
+    return path
+
+
+class CutDevice:
+    """The whole image's size, but every read past `cut` fails as a snapshot read would."""
+
+    def __init__(self, device: BlockDevice, cut: int) -> None:
+        self.device = device
+        self.cut = cut
+        self.size = device.size
+        self.description = "cut.img"
+
+    def pread(self, offset: int, length: int) -> bytes:
+        if offset + length > self.cut:
+            raise DiskError(f"cut.img: block at byte {offset} could not be fetched")
+        return self.device.pread(offset, length)
