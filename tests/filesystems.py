@@ -49,6 +49,31 @@ def read_everything(fs: FileSystem) -> int:
     return errors
 
 
+def assert_reads_in_odd_chunks(fs: FileSystem, inode: int, content: bytes, name: object) -> None:
+    """Reading a file in odd-sized chunks at odd offsets gives its bytes, short only at its end."""
+    for chunk in (1, 7, 4093, 65537):
+        # Small chunks over three windows (the start, a block boundary, the end), larger ones
+        # over the whole file: byte-at-a-time over megabytes would take minutes.
+        windows = [(3, len(content))]
+        if chunk < 4093:
+            windows = [(3, 200), (4000, 4200), (len(content) - 150, len(content))]
+        for start, stop in windows:
+            start, stop = max(0, min(start, len(content))), min(stop, len(content))
+            offset, parts = start, []
+            while offset < stop:
+                part = fs.read(inode, offset, min(chunk, stop - offset))
+                assert len(part) == min(chunk, stop - offset)
+                parts.append(part)
+                offset += len(part)
+            assert b"".join(parts) == content[start:stop], (name, chunk, start)
+        # A read across the end is short by exactly what lies past the end.
+        tail = fs.read(inode, max(0, len(content) - 5), chunk + 5)
+        assert tail == content[max(0, len(content) - 5) :]
+    assert fs.read(inode, len(content), 10) == b""
+    assert fs.read(inode, len(content) + 4096, 10) == b""
+    assert fs.read(inode, 0, 0) == b""
+
+
 def copy_image(image: Path, tmp_path: Path, name: str) -> Path:
     """A copy of a built image, to damage without touching the one other tests read."""
     path = tmp_path / name

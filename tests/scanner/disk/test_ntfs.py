@@ -24,7 +24,13 @@ from scanner.disk.ntfs import (
     parse_record,
     probe,
 )
-from tests.filesystems import CutDevice, copy_image, read_everything, walk
+from tests.filesystems import (
+    CutDevice,
+    assert_reads_in_odd_chunks,
+    copy_image,
+    read_everything,
+    walk,
+)
 from tests.ntfsimage import Ntfs3g, make_ntfs
 
 BIG_DIRECTORY = 3000
@@ -194,24 +200,7 @@ def test_reads_at_odd_offsets_in_odd_chunks(image: Image) -> None:
     for name, content in cases.items():
         assert isinstance(content, bytes)
         inode = inodes[name]
-        for chunk in (1, 7, 4093, 65537):
-            windows = [(3, len(content))]
-            if chunk < 4093:
-                windows = [(3, 200), (4000, 4200), (len(content) - 150, len(content))]
-            for start, stop in windows:
-                start, stop = max(0, min(start, len(content))), min(stop, len(content))
-                offset, parts = start, []
-                while offset < stop:
-                    part = fs.read(inode, offset, min(chunk, stop - offset))
-                    assert len(part) == min(chunk, stop - offset)
-                    parts.append(part)
-                    offset += len(part)
-                assert b"".join(parts) == content[start:stop], (name, chunk, start)
-            tail = fs.read(inode, max(0, len(content) - 5), chunk + 5)
-            assert tail == content[max(0, len(content) - 5) :]
-        assert fs.read(inode, len(content), 10) == b""
-        assert fs.read(inode, len(content) + 4096, 10) == b""
-        assert fs.read(inode, 0, 0) == b""
+        assert_reads_in_odd_chunks(fs, inode, content, name)
     sparse = inodes[b"sparse"]
     assert fs.read(sparse, SPARSE_HOLE - 3, 6) == b"\0\0\0tai"
     assert fs.read(sparse, 12345, 7) == bytes(7)

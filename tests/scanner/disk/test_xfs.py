@@ -15,7 +15,13 @@ import pytest
 from scanner.disk.device import DiskError, FileDevice
 from scanner.disk.filesystem import Kind
 from scanner.disk.xfs import XfsFileSystem, probe
-from tests.filesystems import CutDevice, copy_image, read_everything, walk
+from tests.filesystems import (
+    CutDevice,
+    assert_reads_in_odd_chunks,
+    copy_image,
+    read_everything,
+    walk,
+)
 
 MKFS = shutil.which("mkfs.xfs") or next(
     (p for p in ("/usr/sbin/mkfs.xfs", "/sbin/mkfs.xfs") if os.path.exists(p)), None
@@ -237,27 +243,7 @@ def test_reads_at_odd_offsets_in_odd_chunks(image: Image) -> None:
         content = image.tree[name][1]
         assert isinstance(content, bytes)
         inode = inodes[name]
-        for chunk in (1, 7, 4093, 65537):
-            # Small chunks over three windows (the start, a block boundary, the end), larger
-            # ones over the whole file: byte-at-a-time over megabytes would take minutes.
-            windows = [(3, len(content))]
-            if chunk < 4093:
-                windows = [(3, 200), (4000, 4200), (len(content) - 150, len(content))]
-            for start, stop in windows:
-                start, stop = max(0, min(start, len(content))), min(stop, len(content))
-                offset, parts = start, []
-                while offset < stop:
-                    part = fs.read(inode, offset, min(chunk, stop - offset))
-                    assert len(part) == min(chunk, stop - offset)
-                    parts.append(part)
-                    offset += len(part)
-                assert b"".join(parts) == content[start:stop], (name, chunk, start)
-            # A read across the end is short by exactly what lies past the end.
-            tail = fs.read(inode, max(0, len(content) - 5), chunk + 5)
-            assert tail == content[max(0, len(content) - 5) : len(content) - 5 + chunk + 5]
-        assert fs.read(inode, len(content), 10) == b""
-        assert fs.read(inode, len(content) + 4096, 10) == b""
-        assert fs.read(inode, 0, 0) == b""
+        assert_reads_in_odd_chunks(fs, inode, content, name)
 
 
 def test_raw_directory_reader_agrees_with_libfsxfs(image: Image) -> None:
