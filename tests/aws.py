@@ -134,14 +134,19 @@ def ebs_client_like(ec2: Any) -> Any:
 
 def empty_snapshot(ec2: Any, gib: int = 8) -> str:
     """A completed EBS snapshot with no block written, readable through EBS direct."""
-    from moto.ebs.models import ebs_backends
-
     ebs = ebs_client_like(ec2)
     snapshot = str(ebs.start_snapshot(VolumeSize=gib)["SnapshotId"])
     ebs.complete_snapshot(SnapshotId=snapshot, ChangedBlocksCount=0)
-    # moto says 512-byte blocks; EBS says 524288.
-    ebs_backends[ACCOUNT][REGION].snapshots[snapshot].block_size = 512 * 1024
+    with_ebs_block_size(snapshot)
     return snapshot
+
+
+def with_ebs_block_size(snapshot_id: str) -> None:
+    """moto (in this process) says its snapshots have 512-byte blocks; EBS, its documentation
+    and amiscan say 524288."""
+    from moto.ebs.models import ebs_backends
+
+    ebs_backends[ACCOUNT][REGION].snapshots[snapshot_id].block_size = 512 * 1024
 
 
 def loopback_subnet(client: Any) -> str:

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests.aws import with_ebs_block_size
+
 MiB = 1024 * 1024
 # `cryptsetup` arguments that write a LUKS2 header to a plain file (no loop device needed), with
 # a throwaway key and a cheap key derivation; the key file (or "-") and the image follow.
@@ -222,13 +224,7 @@ def upload_snapshot(ebs: Any, disk: Path, volume_gib: int | None = None) -> str:
                 written += 1
             index += 1
     ebs.complete_snapshot(SnapshotId=snapshot, ChangedBlocksCount=written)
-    # moto (in this process) says 512-byte blocks; EBS says 524288, and amiscan insists on it.
-    from moto.ebs.models import ebs_backends
-
-    region = ebs.meta.region_name
-    for backends in ebs_backends.values():
-        if snapshot in backends[region].snapshots:
-            backends[region].snapshots[snapshot].block_size = EBS_BLOCK
+    with_ebs_block_size(snapshot)
     return str(snapshot)
 
 

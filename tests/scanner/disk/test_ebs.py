@@ -24,7 +24,6 @@ from botocore.exceptions import EndpointConnectionError, ResponseStreamingError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
-from moto.ebs.models import ebs_backends
 
 from scanner.cancel import Cancel, ScanInterrupted
 from scanner.disk.device import BlockCache, DiskError
@@ -35,9 +34,8 @@ from scanner.disk.ebs import (
     EbsSnapshotDevice,
     require_completed,
 )
+from tests.aws import REGION, with_ebs_block_size
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
 B = EBS_BLOCK_SIZE
 SNAP = "snap-0123456789abcdef0"
 TOKEN = "AAAA"
@@ -88,8 +86,7 @@ def put_snapshot(
     """A completed snapshot holding `blocks`; those in `wrong` carry a bad checksum (moto
     stores the checksum it is given without checking it)."""
     snapshot_id = str(ebs.start_snapshot(VolumeSize=gib)["SnapshotId"])
-    # moto says 512 bytes; EBS (and its documentation) say 524288.
-    ebs_backends[ACCOUNT][REGION].snapshots[snapshot_id].block_size = B
+    with_ebs_block_size(snapshot_id)
     for index, data in blocks.items():
         digest = checksum(b"other" if index in wrong else data)
         ebs.put_snapshot_block(
