@@ -146,31 +146,18 @@ class AmiTarget:
     def _judge_snapshots(self, run: ScanRun, image: dict[str, Any], context: ScanContext) -> None:
         """--no-launch: judge every offline-capable check from the image's EBS snapshots."""
         # Imported here: a launched scan that never reads a snapshot does not load the readers.
-        from scanner.targets.disk import judge_disks
-        from scanner.targets.snapshot import close_all, open_snapshots, snapshot_figures
+        from scanner.targets.snapshot import judge_snapshots
 
         snapshots = image_snapshots(image)
-        snapshot_ids = [snapshot for snapshot, _ in snapshots]
-        if not snapshot_ids:
+        if not snapshots:
             raise ScanAborted(
                 f"{self.id} has no EBS snapshot for its root device "
                 f"({image.get('RootDeviceName') or 'no root device name'}); "
                 "an instance-store image cannot be read without launching it"
             )
-        run.details["snapshots"] = snapshot_ids
+        run.details["snapshots"] = [snapshot for snapshot, _ in snapshots]
         offline = dataclasses.replace(context, mode=Mode.OFFLINE)
-        devices = open_snapshots(run, snapshot_ids, self.session)
-        try:
-            judge_disks(
-                run,
-                list(devices),
-                offline,
-                f"snapshot {snapshot_ids[0]}",
-                [device for _, device in snapshots],
-            )
-        finally:
-            run.details["read"] = snapshot_figures(devices)
-            close_all(devices)
+        judge_snapshots(run, self.session, snapshots, offline)
         run.notes.append(
             "--no-launch: judged from the image's snapshots; checks that need a running "
             "instance were skipped"

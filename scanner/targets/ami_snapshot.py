@@ -48,34 +48,20 @@ class SnapshotJudgement:
         self._snapshots = snapshots
         self._context = dataclasses.replace(context, mode=Mode.OFFLINE)
         self.problem = ""
-        self.read = ""
         self._thread = threading.Thread(target=self._work, name="amiscan-snapshot", daemon=True)
         self._thread.start()
 
     def _work(self) -> None:
         # Imported here: a scan that never reads a snapshot does not load the disk readers.
-        from scanner.targets.disk import judge_disks
-        from scanner.targets.snapshot import close_all, open_snapshots, snapshot_figures
+        from scanner.targets.snapshot import judge_snapshots
 
-        devices = []
         try:
-            ids = [snapshot for snapshot, _ in self._snapshots]
-            devices = open_snapshots(self._shadow, ids, self._session)
-            judge_disks(
-                self._shadow,
-                list(devices),
-                self._context,
-                "AMI's snapshot",
-                [device for _, device in self._snapshots],
-            )
+            judge_snapshots(self._shadow, self._session, self._snapshots, self._context)
         except ScanAborted as exc:
             self.problem = str(exc)
         except Exception as exc:  # a reader bug must not sink the live scan
             log.debug("judging the snapshot crashed", exc_info=True)
             self.problem = f"internal error: {type(exc).__name__}: {exc}"
-        finally:
-            self.read = snapshot_figures(devices)
-            close_all(devices)
 
     def stop(self) -> None:
         """The live scan is over: stop reading (its results are not needed)."""
@@ -105,5 +91,5 @@ class SnapshotJudgement:
         if self.problem:
             run.notes.append(f"the AMI's snapshot could not be judged either: {self.problem}")
         run.notes.extend(f"snapshot: {note}" for note in self._shadow.notes)
-        if self.read:
-            run.details["snapshot_read"] = self.read
+        if self._shadow.details.get("read"):
+            run.details["snapshot_read"] = self._shadow.details["read"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from boto3.session import Session
+
 from scanner.aws.session import ebs_client, ec2_client
 from scanner.disk.device import BlockCache, DiskError
 from scanner.disk.ebs import EbsSnapshotDevice, require_completed
@@ -52,18 +54,33 @@ class SnapshotTarget:
             baseline_login_user=options.baseline_login_user,
             scan_date=options.scan_date,
         )
-        devices = open_snapshots(run, [self.snapshot_id], self.session)
-        try:
-            judge_disks(run, list(devices), context, f"snapshot {self.snapshot_id}")
-        finally:
-            run.details["read"] = snapshot_figures(devices)
-            close_all(devices)
+        judge_snapshots(run, self.session, [(self.snapshot_id, "")], context)
 
 
-def open_snapshots(run: ScanRun, snapshot_ids: list[str], session: object) -> list[BlockCache]:
+def judge_snapshots(
+    run: ScanRun, session: Session, snapshots: list[tuple[str, str]], context: ScanContext
+) -> None:
+    """Judge the offline checks from EBS snapshots: (snapshot id, the device name an AMI's
+    block device mapping gives it, or ""), the boot disk's first. What was fetched goes into
+    the report's `read` whatever happens; ScanAborted when a snapshot cannot be read."""
+    devices = _open_snapshots(run, [snapshot for snapshot, _ in snapshots], session)
+    try:
+        judge_disks(
+            run,
+            list(devices),
+            context,
+            f"snapshot {snapshots[0][0]}",
+            [device for _, device in snapshots],
+        )
+    finally:
+        run.details["read"] = _figures(devices)
+        _close_all(devices)
+
+
+def _open_snapshots(run: ScanRun, snapshot_ids: list[str], session: Session) -> list[BlockCache]:
     """Each snapshot as a cached block device; ScanAborted with the reason when one is unreadable."""
-    ec2 = ec2_client(session)  # type: ignore[arg-type]
-    ebs = ebs_client(session)  # type: ignore[arg-type]
+    ec2 = ec2_client(session)
+    ebs = ebs_client(session)
     devices: list[BlockCache] = []
     with run.phase("listed", "Listing the snapshot's blocks"):
         try:
@@ -71,22 +88,22 @@ def open_snapshots(run: ScanRun, snapshot_ids: list[str], session: object) -> li
                 require_completed(ec2, snapshot_id)
                 devices.append(BlockCache(EbsSnapshotDevice(ebs, snapshot_id, cancel=run.cancel)))
         except DiskError as exc:
-            close_all(devices)
+            _close_all(devices)
             raise ScanAborted(str(exc)) from None
         except BaseException:
-            close_all(devices)
+            _close_all(devices)
             raise
     return devices
 
 
-def close_all(devices: list[BlockCache]) -> None:
+def _close_all(devices: list[BlockCache]) -> None:
     """Stop the snapshots' fetch threads."""
     for cache in devices:
         if isinstance(cache.device, EbsSnapshotDevice):
             cache.device.close()
 
 
-def snapshot_figures(devices: list[BlockCache]) -> str:
+def _figures(devices: list[BlockCache]) -> str:
     """Blocks and bytes fetched through the EBS direct APIs, for the report."""
     parts = []
     for cache in devices:
