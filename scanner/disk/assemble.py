@@ -11,7 +11,6 @@ from __future__ import annotations
 import posixpath
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from scanner.disk.device import BlockDevice, DiskError
@@ -107,14 +106,6 @@ class AssembledImage:
     problem: str = ""
 
 
-def _ext_identity(device: BlockDevice) -> Identity:
-    block = device.pread(1024, 1024)
-    if len(block) < 0x88:
-        return Identity()
-    label = block[0x78:0x88].split(b"\0", 1)[0].decode("utf-8", errors="replace")
-    return Identity(str(uuid.UUID(bytes=block[0x68:0x78])), label)
-
-
 def _xfs_identity(device: BlockDevice) -> Identity:
     block = device.pread(0, 512)
     if len(block) < 120:
@@ -146,11 +137,15 @@ def _ntfs_identity(device: BlockDevice) -> Identity:
     return Identity(f"{int.from_bytes(boot[0x48:0x50], 'little'):016X}")
 
 
-_IDENTITY: dict[str, Callable[[BlockDevice], Identity]] = {
-    "ext": _ext_identity,
-    "xfs": _xfs_identity,
-    "ntfs": _ntfs_identity,
-}
+def _identity(volume: Volume, fs: FileSystem) -> Identity:
+    """UUID and label of an opened file system (the ext reader parsed them already)."""
+    from scanner.disk.ext import ExtFileSystem
+
+    if isinstance(fs, ExtFileSystem):
+        return Identity(fs.uuid, fs.label)
+    if volume.content == "xfs":
+        return _xfs_identity(volume.device)
+    return _ntfs_identity(volume.device)
 
 
 def _open(volume: Volume, disk_index: int, mapped_as: str) -> OpenedVolume:
@@ -162,7 +157,7 @@ def _open(volume: Volume, disk_index: int, mapped_as: str) -> OpenedVolume:
     else:
         try:
             opened.fs = _open_fs(volume)
-            opened.identity = _IDENTITY[volume.content](volume.device)
+            opened.identity = _identity(volume, opened.fs)
         except DiskError as exc:
             opened.problem = str(exc)
     return opened
