@@ -138,20 +138,22 @@ class CollectionScript:
     probe_names: tuple[str, ...]
 
 
-def _probe_call(name: str, timeout_s: float, snippet: str, background: bool = False) -> str:
-    function = "amiscan_probe_bg" if background else "amiscan_probe"
-    return f"{function} {name} {max(1, round(timeout_s))} {shlex.quote(snippet)}"
+def _probe_call(fact: Fact[Any]) -> str:
+    assert fact.probe is not None
+    function = "amiscan_probe_bg" if fact.probe.background else "amiscan_probe"
+    timeout = max(1, round(fact.probe.timeout_s))
+    return f"{function} {fact.name} {timeout} {shlex.quote(fact.probe.script)}"
 
 
-def _part(calls: list[tuple[str, bool]]) -> list[str]:
+def _part(facts: list[Fact[Any]]) -> list[str]:
     """One part's probe calls: the background ones start first, the others run meanwhile one
     after another, and the background ones' records follow, in a fixed order."""
-    background = [call for call, bg in calls if bg]
-    names = [call.split(" ", 2)[1] for call in background]
-    foreground = [call for call, bg in calls if not bg]
-    if not background:
-        return foreground
-    return [*background, *foreground, "amiscan_bg_records " + " ".join(names)]
+    background = [f for f in facts if f.probe is not None and f.probe.background]
+    foreground = [f for f in facts if f not in background]
+    calls = [_probe_call(f) for f in (*background, *foreground)]
+    if background:
+        calls.append("amiscan_bg_records " + " ".join(f.name for f in background))
+    return calls
 
 
 def _copy_call(patterns: Iterable[str]) -> str:
@@ -163,17 +165,15 @@ def _copy_call(patterns: Iterable[str]) -> str:
 def build_script(facts: Iterable[Fact[Any]], settings: LiveSettings) -> CollectionScript:
     """The one script that gathers every live probe and file the given facts need."""
     marker = "AMISCAN-" + secrets.token_hex(8)
-    user_part: list[tuple[str, bool]] = []
-    root_part: list[tuple[str, bool]] = []
+    user_part: list[Fact[Any]] = []
+    root_part: list[Fact[Any]] = []
     patterns: list[str] = []
     names: list[str] = []
     for fact in facts:
         if fact.probe is not None:
             if not SAFE_NAME.match(fact.name):
                 raise ValueError(f"fact name {fact.name!r} is not safe as a probe name")
-            background = fact.probe.background
-            call = _probe_call(fact.name, fact.probe.timeout_s, fact.probe.script, background)
-            (root_part if fact.probe.privileged else user_part).append((call, background))
+            (root_part if fact.probe.privileged else user_part).append(fact)
             names.append(fact.name)
         for pattern in fact.patterns:
             if not _SAFE_PATTERN.match(pattern):
