@@ -26,10 +26,11 @@ from scanner.aws.errors import AwsError
 from scanner.baseline import Baseline, BaselineError, compare_with_baseline, load_baseline
 from scanner.cancel import Cancel, signals_cancel
 from scanner.config import Config, ConfigError, load_config
-from scanner.model import Platform, Report, Severity, Verdict
+from scanner.model import Report, Severity, Verdict
 from scanner.orchestrate import Outcome, scan_all
 from scanner.registry import Check, RegistryError, load_checks, select_checks
 from scanner.targets import ScanOptions, Target, TargetError, resolve_target
+from scanner.targets.base import checks_for
 from scanner.targets.winrm import WinRMSettings
 from scanner.terminal import inert, markup, print_summary, progress_display
 from scanner.waivers import apply_waivers
@@ -392,12 +393,8 @@ def scan_command(
     except KeyError as exc:
         raise UsageProblem(f"unknown check id: {exc.args[0]} (see `amiscan checks`)") from None
 
-    def checks_for(target: Target) -> list[Check]:
-        if target.kind == "ami":
-            # The platform (Linux or Windows) is known only once the image is resolved.
-            image_only = no_launch and no_snapshot
-            return [c for c in selected if c.platform is Platform.IMAGE or not image_only]
-        return [c for c in selected if c.platform.value == target.platform]
+    def applicable(target: Target) -> list[Check]:
+        return checks_for(target, selected, image_only=no_launch and no_snapshot)
 
     to_stdout = json_path == "-"
     console = Console(stderr=to_stdout)
@@ -405,7 +402,7 @@ def scan_command(
     with progress_display(errors) as progress:
         outcomes = scan_all(
             resolved,
-            checks_for,
+            applicable,
             options,
             progress,
             on_signal=lambda: click.echo(

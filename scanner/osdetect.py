@@ -23,7 +23,6 @@ _MAX_EFI_DEPTH = 3
 _MAX_SUBDIRS = 64
 
 MOUNT_ROOT_ADVICE = "mount the image's root file system and scan that directory"
-WINDOWS_OFFLINE_ADVICE = "offline Windows checks are not supported yet; scan a launched instance with winrm:// or the AMI"
 _MAX_NAME = 80
 
 
@@ -56,13 +55,12 @@ class Recognised:
         return f"{self.found}{shown}" + (f": {self.advice}" if self.advice else "")
 
 
-def require_linux_root(files: FileSource) -> Recognised:
-    """The recognised Linux root; ScanAborted (exit 3) naming what is there instead."""
+def require_operating_system(files: FileSource) -> Recognised:
+    """The recognised Linux root or Windows system volume; ScanAborted (exit 3) naming what is
+    there instead."""
     found = recognise(files)
-    if found.contents is Contents.LINUX:
+    if found.is_operating_system:
         return found
-    if found.contents is Contents.WINDOWS:
-        raise ScanAborted(f"{found.found}: {WINDOWS_OFFLINE_ADVICE}")
     raise ScanAborted(found.message)
 
 

@@ -8,7 +8,7 @@ import logging
 from scanner.collect_windows import build_script, parse_output
 from scanner.facts.base import FactFailed, Facts, FactUnavailable, Mode, ScanContext
 from scanner.facts.windows.system import WINDOWS_RELEASE
-from scanner.fs import MemoryTree
+from scanner.fs import FileSource, MemoryTree
 from scanner.linux import needed_facts
 from scanner.model import Platform
 from scanner.records import stream_notes
@@ -67,6 +67,15 @@ def scan_live_windows(
         files, context, collected.outputs, collection_error, probe_errors=collected.probe_errors
     )
     with run.phase("judged", "Judging"):
+        run.judge(checks, facts)
+    _record_os(run, facts)
+
+
+def scan_offline_windows(run: ScanRun, files: FileSource, context: ScanContext) -> None:
+    """Judge the Windows checks from a system volume's files and registry hives alone."""
+    checks = windows_checks(run.checks)
+    facts = Facts(files, context, cancel=run.cancel)
+    with run.phase("judged", "Judging the volume's files and registry"):
         run.judge(checks, facts)
     _record_os(run, facts)
 

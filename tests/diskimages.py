@@ -48,6 +48,10 @@ TOOLS = {
     "qemu-img": "qemu-utils",
     "mkntfs": "ntfs-3g",
     "wimlib-imagex": "wimtools",
+    "mkfs.vfat": "dosfstools",
+    "hivexregedit": "libwin-hivex-perl",
+    "hivexsh": "libhivex-bin",
+    "hivexget": "libhivex-bin",
 }
 
 

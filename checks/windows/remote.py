@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from checks.evidence import line
 from checks.policies import policy
-from scanner.facts.base import Facts
+from scanner.facts.base import Facts, FactUnavailable
 from scanner.facts.windows.addresses import VETTING_RANGES
 from scanner.facts.windows.firewall import FIREWALL, Admission, Firewall
 from scanner.facts.windows.network import (
@@ -27,6 +27,7 @@ from scanner.facts.windows.network import (
     WINRM_LISTENERS,
     WINRM_SERVICE,
     Listening,
+    Service,
     Services,
 )
 from scanner.model import Evidence, Outcome, Platform, Severity, Status
@@ -57,6 +58,8 @@ def _admission_lines(admission: Admission) -> list[Evidence]:
 
 
 def _listening_line(listening: Listening, port: int) -> Evidence:
+    if not listening.observed:
+        return line("listening sockets", f"port {port}: not observable on an image at rest")
     sockets = listening.on(port)
     text = ", ".join(f"{s.address}:{s.port}" for s in sockets) or "nothing"
     return line("Get-NetTCPConnection -State Listen", f"port {port}: {text}")
@@ -70,7 +73,20 @@ def _service_line(services: Services, name: str) -> Evidence:
 def _port_open(listening: Listening, firewall: Firewall, port: int) -> tuple[bool, list[Evidence]]:
     admission = firewall.admits(port)
     evidence = [_listening_line(listening, port), *_admission_lines(admission)]
-    return listening.reachable_on(port) and admission.admitted, evidence
+    # At rest only the configuration can be judged: the socket does not exist yet.
+    return listening.reachable_on(port) is not False and admission.admitted, evidence
+
+
+def _at_rest(listening: Listening) -> str:
+    """What a pass judged from an image at rest must admit it did not see."""
+    return "" if listening.observed else " (configuration at rest; not observed running)"
+
+
+def _serving(service: Service | None) -> bool:
+    """Running (live), or set to start automatically (at rest)."""
+    if service is None:
+        return False
+    return service.running if service.observed else service.starts_at_boot
 
 
 def _winrm_http_listener(facts: Facts) -> tuple[bool, list[Evidence]]:
@@ -102,25 +118,39 @@ def vetting_access(facts: Facts) -> Outcome:
     services = facts.get(SERVICES)
     ssm = services.get(SSM_AGENT)
     evidence = [_service_line(services, SSM_AGENT)]
-    if ssm is not None and ssm.running and ssm.starts_at_boot:
-        return Outcome(Status.PASS, "the SSM agent is running and starts at boot", tuple(evidence))
+    if ssm is not None and ssm.runs_at_boot:
+        summary = "the SSM agent is running and starts at boot"
+        if not ssm.observed:
+            summary = "the SSM agent is installed and starts at boot (configuration at rest)"
+        return Outcome(Status.PASS, summary, tuple(evidence))
     listening, firewall = facts.get(LISTENING), facts.get(FIREWALL)
-    http_listener, listener_lines = _winrm_http_listener(facts)
+    unsettled: FactUnavailable | None = None
+    try:
+        http_listener, listener_lines = _winrm_http_listener(facts)
+    except FactUnavailable as exc:
+        # At rest WinRM may be unknowable; SMB can still settle the check.
+        unsettled, http_listener, listener_lines = exc, False, []
     winrm_open, winrm_lines = _port_open(listening, firewall, WINRM_HTTP_PORT)
     evidence += listener_lines + winrm_lines + _reach_line(facts, WINRM_HTTP_PORT)
-    if http_listener and winrm_open:
+    if http_listener and winrm_open and _serving(services.get(WINRM_SERVICE)):
         return Outcome(
-            Status.PASS, f"WinRM listens on {WINRM_HTTP_PORT} and admits {_RANGES}", tuple(evidence)
+            Status.PASS,
+            f"WinRM listens on {WINRM_HTTP_PORT} and admits {_RANGES}{_at_rest(listening)}",
+            tuple(evidence),
         )
     smb = services.get(SMB_SERVER)
     evidence.append(_service_line(services, SMB_SERVER))
     for port in SMB_PORTS:
         smb_open, smb_lines = _port_open(listening, firewall, port)
         evidence += smb_lines
-        if smb is not None and smb.running and smb_open:
+        if _serving(smb) and smb_open:
             return Outcome(
-                Status.PASS, f"SMB listens on {port} and admits {_RANGES}", tuple(evidence)
+                Status.PASS,
+                f"SMB listens on {port} and admits {_RANGES}{_at_rest(listening)}",
+                tuple(evidence),
             )
+    if unsettled is not None:
+        raise unsettled
     return Outcome(
         Status.FAIL,
         f"neither the SSM agent, WinRM on {WINRM_HTTP_PORT} nor SMB on 139/445 is available "
@@ -157,8 +187,9 @@ def rdp_enabled(facts: Facts) -> Outcome:
     if settings.port != RDP_DEFAULT_PORT:
         problems.append(f"RDP listens on port {settings.port}, not {RDP_DEFAULT_PORT}")
     service = services.get(TERMINAL_SERVICES)
-    if service is None or not service.running:
-        problems.append("the Remote Desktop Services service (TermService) is not running")
+    if service is None or not service.can_run:
+        state = "is disabled" if service is not None and service.disabled else "is not running"
+        problems.append(f"the Remote Desktop Services service (TermService) {state}")
     port_open, port_lines = _port_open(facts.get(LISTENING), facts.get(FIREWALL), RDP_DEFAULT_PORT)
     evidence += port_lines + _reach_line(facts, RDP_DEFAULT_PORT)
     if not port_open:
@@ -172,8 +203,11 @@ def rdp_enabled(facts: Facts) -> Outcome:
             "(a security group or network ACL in the way?)",
             tuple(evidence),
         )
+    listening = facts.get(LISTENING)
     return Outcome(
-        Status.PASS, f"RDP is enabled on {RDP_DEFAULT_PORT} and admitted", tuple(evidence)
+        Status.PASS,
+        f"RDP is enabled on {RDP_DEFAULT_PORT} and admitted{_at_rest(listening)}",
+        tuple(evidence),
     )
 
 
@@ -201,7 +235,7 @@ def winrm_listener(facts: Facts) -> Outcome:
     if not http_listener:
         problems.append(f"no enabled WinRM HTTP listener on {WINRM_HTTP_PORT}")
     service = services.get(WINRM_SERVICE)
-    if service is None or not service.running or not service.starts_at_boot:
+    if service is None or not service.runs_at_boot:
         problems.append("the WinRM service is not running or does not start at boot")
     if not port_open:
         problems.append(
@@ -215,6 +249,9 @@ def winrm_listener(facts: Facts) -> Outcome:
             f"WinRM is configured on {WINRM_HTTP_PORT}, but the scanner could not connect to it",
             tuple(evidence),
         )
+    listening = facts.get(LISTENING)
     return Outcome(
-        Status.PASS, f"WinRM listens on {WINRM_HTTP_PORT} and admits {_RANGES}", tuple(evidence)
+        Status.PASS,
+        f"WinRM listens on {WINRM_HTTP_PORT} and admits {_RANGES}{_at_rest(listening)}",
+        tuple(evidence),
     )

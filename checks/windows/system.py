@@ -65,7 +65,7 @@ def updates_pending(facts: Facts) -> Outcome:
 )
 def os_supported(facts: Facts) -> Outcome:
     release = facts.get(WINDOWS_RELEASE)
-    evidence = [line("Win32_OperatingSystem", release.describe())]
+    evidence = [line(release.source, release.describe())]
     if not release.is_server:
         return Outcome(
             Status.WARN,
@@ -91,7 +91,7 @@ def os_supported(facts: Facts) -> Outcome:
 )
 def bitlocker(facts: Facts) -> Outcome:
     state = facts.get(BITLOCKER)
-    source = "Win32_EncryptableVolume"
+    source = state.source
     if not state.installed:
         return Outcome(
             Status.PASS, "BitLocker is not installed", (line(source, "namespace absent"),)
@@ -101,4 +101,6 @@ def bitlocker(facts: Facts) -> Outcome:
     if encrypted:
         names = ", ".join(v.drive or v.device for v in encrypted)
         return Outcome(Status.FAIL, f"BitLocker protects or encrypts {names}", evidence)
+    if not state.volumes:
+        return Outcome(Status.PASS, "no encrypted volume", (line(source, "none"),))
     return Outcome(Status.PASS, f"{len(state.volumes)} volume(s), none encrypted", evidence)

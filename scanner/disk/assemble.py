@@ -18,7 +18,7 @@ from scanner.disk.filesystem import FileSystem
 from scanner.disk.tree import DiskTree
 from scanner.disk.volumes import Volume, find_volumes
 from scanner.fs import ReadRefused, read_text_or_none
-from scanner.osdetect import WINDOWS_OFFLINE_ADVICE, Contents, recognise
+from scanner.osdetect import Contents, recognise
 
 # File systems amiscan reads, by the content name the volume layer gives them.
 READABLE = ("ext", "xfs", "ntfs")
@@ -89,8 +89,11 @@ class OpenedVolume:
 
     @property
     def expected_unread(self) -> bool:
-        """Volumes every image has and no check needs: boot loader, EFI and swap partitions."""
-        return self.volume.content in ("vfat", "swap") or "BIOS boot" in self.volume.label
+        """Volumes every image has and no check needs: boot loader, EFI and swap partitions, and
+        the Microsoft reserved partition (empty space Windows keeps for itself)."""
+        return self.volume.content in ("vfat", "swap") or any(
+            kind in self.volume.label for kind in ("BIOS boot", "Microsoft reserved")
+        )
 
 
 @dataclass
@@ -182,7 +185,7 @@ def assemble(disks: list[BlockDevice], mapped_as: list[str] | None = None) -> As
     )
     roots: list[OpenedVolume] = []
     found: list[str] = []
-    windows: list[str] = []
+    windows: list[OpenedVolume] = []
     for item in opened:
         if item.fs is None:
             continue
@@ -194,19 +197,18 @@ def assemble(disks: list[BlockDevice], mapped_as: list[str] | None = None) -> As
         if recognised.contents is Contents.LINUX:
             roots.append(item)
         elif recognised.contents is Contents.WINDOWS:
-            windows.append(f"{item.fs.description}: {recognised.found}")
+            windows.append(item)
         else:
             found.append(f"{item.fs.description}: {recognised.found}")
     notes: list[str] = []
     if not roots and windows:
-        problem = f"{windows[0]}: {WINDOWS_OFFLINE_ADVICE}"
-        return AssembledImage(None, opened, notes, encrypted, problem)
+        return _windows_image(windows, opened, encrypted)
     if not roots:
         found += [f"{o.volume.device.description}: {o.problem}" for o in opened if o.fs is None]
         held = "; ".join(found) if found else "no volumes"
         problem = (
-            f"no volume holds a Linux root file system ({held}); scan the image of the "
-            "instance's boot disk"
+            f"no volume holds a Linux root file system or a Windows system volume ({held}); "
+            "scan the image of the instance's boot disk"
         )
         return AssembledImage(None, opened, notes, encrypted, problem)
     root = roots[0]
@@ -226,6 +228,28 @@ def assemble(disks: list[BlockDevice], mapped_as: list[str] | None = None) -> As
         elif item.fs is None and item.volume.content not in ENCRYPTED and not item.expected_unread:
             notes.append(f"{item.volume.device.description} not read: {item.problem}")
     return AssembledImage(tree, opened, notes, encrypted)
+
+
+def _windows_image(
+    windows: list[OpenedVolume], opened: list[OpenedVolume], encrypted: tuple[str, ...]
+) -> AssembledImage:
+    """The Windows system volume is C:\\ and the whole tree: drive letters live in the
+    registry's MountedDevices, and nothing the Windows checks read is on another volume."""
+    root = windows[0]
+    assert root.fs is not None
+    root.mounted_at = "/"
+    notes: list[str] = []
+    if len(windows) > 1:
+        others = ", ".join(w.volume.device.description for w in windows[1:])
+        notes.append(
+            f"several volumes hold Windows; judged {root.volume.device.description}, not {others}"
+        )
+    if root.fs.dirty:
+        notes.append(f"{root.volume.device.description}: {root.fs.dirty}")
+    for item in opened:
+        if item.fs is None and item.volume.content not in ENCRYPTED and not item.expected_unread:
+            notes.append(f"{item.volume.device.description} not read: {item.problem}")
+    return AssembledImage(DiskTree(root.fs, root.fs.description), opened, notes, encrypted)
 
 
 def _fstab_entries(tree: DiskTree) -> list[tuple[str, str, str]]:

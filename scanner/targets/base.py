@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scanner.errors import ScanAborted, TargetError
-from scanner.model import Severity
+from scanner.model import Platform, Severity
 from scanner.run import ScanRun
+
+if TYPE_CHECKING:
+    from scanner.registry import Check
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,10 @@ class ScanOptions:
     fail_on: Severity | None = None
 
 
-__all__ = ["ScanAborted", "ScanOptions", "Target", "TargetError"]
+__all__ = ["ScanAborted", "ScanOptions", "Target", "TargetError", "checks_for"]
+
+# An offline source's platform: Linux or Windows, known once its files are read.
+UNKNOWN_PLATFORM = "unknown"
 
 
 class Target(Protocol):
@@ -55,6 +62,19 @@ class Target(Protocol):
     def scan(self, run: ScanRun, options: ScanOptions) -> None:
         """Gather and judge into `run`; raise ScanAborted when the scan cannot complete."""
         ...
+
+
+def checks_for(target: Target, selected: Sequence[Check], image_only: bool = False) -> list[Check]:
+    """The selected checks that can apply to the target, before it is scanned.
+
+    An AMI's platform and an offline source's OS are known only during the scan, which narrows
+    the list then; the image checks need an AMI's attributes.
+    """
+    if target.kind == "ami":
+        return [c for c in selected if c.platform is Platform.IMAGE or not image_only]
+    if target.platform == UNKNOWN_PLATFORM:
+        return [c for c in selected if c.platform in (Platform.LINUX, Platform.WINDOWS)]
+    return [c for c in selected if c.platform.value == target.platform]
 
 
 def aws_session(options: ScanOptions) -> Any:

@@ -6,15 +6,15 @@ from pathlib import Path
 
 from scanner.facts.base import Mode, ScanContext
 from scanner.fs import ImageRoot
-from scanner.linux import scan_offline
-from scanner.osdetect import require_linux_root
+from scanner.offline import recognise_and_judge
 from scanner.run import ScanRun
-from scanner.targets.base import ScanOptions, TargetError
+from scanner.targets.base import UNKNOWN_PLATFORM, ScanOptions, TargetError
 
 
 class DirectoryTarget:
     kind = "dir"
-    platform = "linux"
+    # Linux or Windows: known once the files are looked at.
+    platform = UNKNOWN_PLATFORM
 
     def __init__(self, path: Path) -> None:
         if not path.exists():
@@ -27,14 +27,11 @@ class DirectoryTarget:
     def scan(self, run: ScanRun, options: ScanOptions) -> None:
         root = ImageRoot(self.path)
         run.details.update({"root": str(root.root), "mode": "offline (files only, no commands)"})
-        # Checks judge an operating system; on anything else they would pass for want of data.
-        with run.phase("recognised", "Looking for an operating system"):
-            found = require_linux_root(root)
-        run.details["contents"] = found.message
         context = ScanContext(
             mode=Mode.OFFLINE,
             target_kind=self.kind,
             baseline_login_user=options.baseline_login_user,
             scan_date=options.scan_date,
         )
-        scan_offline(run, root, context)
+        # Checks judge an operating system; on anything else they would pass for want of data.
+        recognise_and_judge(run, root, context)

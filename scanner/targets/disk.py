@@ -16,13 +16,16 @@ from scanner.disk.formats import image_format, open_image
 from scanner.errors import ScanAborted
 from scanner.facts.base import Facts, Mode, ScanContext
 from scanner.fs import MemoryTree
-from scanner.linux import scan_offline
-from scanner.osdetect import require_linux_root
+from scanner.offline import recognise_and_judge
 from scanner.run import ScanRun
-from scanner.targets.base import ScanOptions, TargetError
+from scanner.targets.base import UNKNOWN_PLATFORM, ScanOptions, TargetError
 
-# The one check an image whose root cannot be read can still be judged by.
-UNENCRYPTED_CHECK = "linux.filesystem.unencrypted"
+# The check an image whose root cannot be read can still be judged by, per kind of encryption:
+# a LUKS root is Linux's, a BitLocker one Windows'.
+UNENCRYPTED_CHECKS = {
+    "LUKS": ("linux.filesystem.unencrypted", "linux"),
+    "BitLocker": ("windows.filesystem.bitlocker", "windows"),
+}
 OFFLINE_NOTE = (
     "judged offline from the image's files: checks that need a running instance are skipped"
 )
@@ -35,12 +38,13 @@ def judge_disks(
     source: str,
     mapped_as: list[str] | None = None,
 ) -> AssembledImage:
-    """Assemble the disks' guest tree and judge every offline-capable Linux check on it.
+    """Assemble the disks' guest tree and judge every offline-capable check of its OS on it.
 
     `source` says in the report where the files came from ("disk image", "snapshot snap-…");
     `mapped_as` names each disk as the AMI's block device mapping does ("/dev/sdf").
-    ScanAborted (exit 3) when no volume holds a Linux root; an encrypted root still fails
-    linux.filesystem.unencrypted first, so the verdict says what is wrong, not only "error".
+    ScanAborted (exit 3) when no volume holds an OS; an encrypted root still fails
+    linux.filesystem.unencrypted (and windows.filesystem.bitlocker) first, so the verdict says
+    what is wrong, not only "error".
     """
     with run.phase("opened", f"Reading the volumes of the {source}"):
         try:
@@ -53,16 +57,28 @@ def judge_disks(
     run.notes.extend(image.notes)
     context = dataclasses.replace(context, encrypted_volumes=image.encrypted)
     if image.tree is None:
-        if image.encrypted:
-            wanted = [c for c in run.checks if c.id == UNENCRYPTED_CHECK]
-            run.judge(wanted, Facts(MemoryTree(), context, cancel=run.cancel))
+        _judge_encryption(run, image.encrypted, context)
         raise ScanAborted(image.problem)
-    with run.phase("recognised", "Looking for an operating system"):
-        found = require_linux_root(image.tree)
-    run.details["contents"] = found.message
     run.details["mounts"] = {point: fs.description for point, fs in image.tree.mounts.items()}
-    scan_offline(run, image.tree, context)
+    recognise_and_judge(run, image.tree, context)
     return image
+
+
+def _judge_encryption(run: ScanRun, encrypted: tuple[str, ...], context: ScanContext) -> None:
+    """Fail the encryption check of the OS the encrypted volumes point to, before aborting."""
+    kinds = {line.rpartition(": ")[2] for line in encrypted}
+    wanted = [UNENCRYPTED_CHECKS[kind] for kind in sorted(kinds) if kind in UNENCRYPTED_CHECKS]
+    if not wanted:
+        return
+    # With both kinds the platform stays unknown; each check judges its own volumes.
+    platforms = {platform for _, platform in wanted}
+    if len(platforms) == 1:
+        run.platform = platforms.pop()
+        run.checks = [c for c in run.checks if c.platform.value in ("image", run.platform)]
+    ids = {check_id for check_id, _ in wanted}
+    run.judge(
+        [c for c in run.checks if c.id in ids], Facts(MemoryTree(), context, cancel=run.cancel)
+    )
 
 
 def read_figures(devices: list[BlockCache]) -> str:
@@ -75,7 +91,8 @@ def read_figures(devices: list[BlockCache]) -> str:
 
 class DiskTarget:
     kind = "disk"
-    platform = "linux"
+    # Linux or Windows: known once the volumes are read.
+    platform = UNKNOWN_PLATFORM
 
     def __init__(self, path: Path) -> None:
         if not path.exists():

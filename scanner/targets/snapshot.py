@@ -16,7 +16,7 @@ from scanner.disk.ebs import EbsSnapshotDevice, require_completed
 from scanner.errors import ScanAborted
 from scanner.facts.base import Mode, ScanContext
 from scanner.run import ScanRun
-from scanner.targets.base import ScanOptions, TargetError, aws_session
+from scanner.targets.base import UNKNOWN_PLATFORM, ScanOptions, TargetError, aws_session
 from scanner.targets.disk import judge_disks
 
 _SNAPSHOT_ID = re.compile(r"^snap-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
@@ -28,7 +28,8 @@ def is_snapshot_id(text: str) -> bool:
 
 class SnapshotTarget:
     kind = "snapshot"
-    platform = "linux"
+    # Linux or Windows: known once the volumes are read.
+    platform = UNKNOWN_PLATFORM
 
     def __init__(self, snapshot_id: str, options: ScanOptions) -> None:
         if not is_snapshot_id(snapshot_id):

@@ -1414,11 +1414,6 @@ NOT_AN_OS_TREES: dict[str, tuple[dict[str, str], str]] = {
         },
         f"a data volume (no /etc/os-release or /etc/passwd): {MOUNT_ROOT}",
     ),
-    "windows-system-volume": (
-        {"WINDOWS/system32/config/SYSTEM": "regf", "Program Files/Amazon/readme.txt": "x"},
-        "a Windows system volume: offline Windows checks are not supported yet; scan a launched "
-        "instance with winrm:// or the AMI",
-    ),
 }
 
 
@@ -1448,6 +1443,26 @@ def test_a_directory_without_an_operating_system_cannot_be_scanned(
     # Nothing was judged: no check passes (or skips) on a volume that holds no system.
     assert report["results"], "the report lists the checks that could not be judged"
     assert {r["status"] for r in report["results"]} == {"error"}
+
+
+def test_a_windows_volume_with_a_damaged_hive_is_judged_as_windows_and_never_passes(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "c"
+    _write_files(root, {"WINDOWS/system32/config/SYSTEM": "regf", "Program Files/x.txt": "x"})
+    scan = amiscan(f"dir:{root}", "--json", "-", "--no-html", cwd=tmp_path)
+    # No launch agent on the volume is a failure the files settle; the rest cannot be judged.
+    assert scan.returncode == 1, (scan.stdout, scan.stderr)
+    assert "Traceback" not in scan.stderr
+    assert scan.report["target"]["platform"] == "windows"
+    failed = {r["id"] for r in scan.report["results"] if r["status"] == "fail"}
+    assert failed == {"windows.launch-agent.password", "windows.launch-agent.version"}
+    statuses = {r["id"]: r["status"] for r in scan.report["results"]}
+    assert statuses and all(check.startswith("windows.") for check in statuses)
+    assert "pass" not in statuses.values()
+    rdp = next(r for r in scan.report["results"] if r["id"] == "windows.rdp.enabled")
+    assert rdp["status"] == "error"
+    assert "SYSTEM registry hive cannot be read" in rdp["summary"]
 
 
 def test_a_root_mounted_one_level_down_is_pointed_at(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from scanner.cancel import Cancel
 from scanner.orchestrate import scan_one
 from scanner.registry import Check, load_checks
 from scanner.targets import resolve_target
-from scanner.targets.base import ScanOptions
+from scanner.targets.base import ScanOptions, checks_for
 from tests.aws import REGION, Moto, register_image
 from tests.diskimages import (
     MiB,
@@ -118,7 +118,7 @@ def _checks() -> list[Check]:
 def _statuses(target_text: str, options: ScanOptions | None = None) -> tuple[Statuses, Any]:
     options = options or ScanOptions(region=REGION, known_hosts=None)
     target = resolve_target(target_text, options)
-    checks = [c for c in _checks() if c.platform.value in ("image", target.platform)]
+    checks = checks_for(target, _checks())
     report = scan_one(target, checks, options, Cancel(), lambda _: None).report
     assert not report.errors, report.errors
     return {r.id: r.status.value for r in report.results if not r.id.startswith("image.")}, report

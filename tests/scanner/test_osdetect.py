@@ -9,7 +9,7 @@ import pytest
 
 from scanner.errors import ScanAborted
 from scanner.fs import ImageRoot, MemoryTree
-from scanner.osdetect import Contents, Recognised, recognise, require_linux_root
+from scanner.osdetect import Contents, Recognised, recognise, require_operating_system
 from tests.imagetree import AL2023_OS_RELEASE, ImageTree
 
 PASSWD = "root:x:0:0:root:/root:/bin/bash\n"
@@ -217,30 +217,25 @@ def test_names_from_the_image_reach_the_message_without_control_characters(
     assert "/EFI/?[31mevil/" in message
 
 
-def test_require_linux_root_returns_the_recognised_root(tmp_path: Path) -> None:
+def test_require_operating_system_returns_a_linux_root(tmp_path: Path) -> None:
     tree = ImageTree(tmp_path / "root")
     tree.root.mkdir()
     _linux(tree)
-    assert require_linux_root(ImageRoot(tree.root)).contents is Contents.LINUX
+    assert require_operating_system(ImageRoot(tree.root)).contents is Contents.LINUX
 
 
-def test_require_linux_root_aborts_on_a_windows_volume_saying_what_to_do(tmp_path: Path) -> None:
+def test_require_operating_system_returns_a_windows_system_volume(tmp_path: Path) -> None:
     tree = ImageTree(tmp_path / "c")
     tree.root.mkdir()
     _windows(tree)
-    with pytest.raises(ScanAborted) as aborted:
-        require_linux_root(ImageRoot(tree.root))
-    assert str(aborted.value) == (
-        "a Windows system volume: offline Windows checks are not supported yet; scan a launched "
-        "instance with winrm:// or the AMI"
-    )
+    assert require_operating_system(ImageRoot(tree.root)).contents is Contents.WINDOWS
 
 
-def test_require_linux_root_aborts_on_anything_else_with_one_line(tmp_path: Path) -> None:
+def test_require_operating_system_aborts_on_anything_else_with_one_line(tmp_path: Path) -> None:
     tree = ImageTree(tmp_path / "boot")
     tree.root.mkdir()
     _boot(tree)
     with pytest.raises(ScanAborted) as aborted:
-        require_linux_root(ImageRoot(tree.root))
+        require_operating_system(ImageRoot(tree.root))
     assert "\n" not in str(aborted.value)
     assert str(aborted.value).startswith("a /boot partition")

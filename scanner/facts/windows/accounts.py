@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.facts.base import FactFailed
+from scanner.facts.base import FactFailed, Gathered
 from scanner.facts.windows.common import as_list, as_text, probe_json, windows_fact
+from scanner.facts.windows.sam import alias_members, sam_users
+from scanner.facts.windows.volume import SAM_HIVE
 
 GUESTS_SID = "S-1-5-32-546"
 REMOTE_DESKTOP_USERS_SID = "S-1-5-32-555"
@@ -107,9 +109,40 @@ def parse_accounts(document: Any) -> LocalAccounts:
     )
 
 
+# Well-known SIDs that can sit in a local group, named as Windows (in English) names them.
+_WELL_KNOWN = {
+    "S-1-1-0": "Everyone",
+    "S-1-5-4": "NT AUTHORITY\\INTERACTIVE",
+    "S-1-5-7": "NT AUTHORITY\\ANONYMOUS LOGON",
+    "S-1-5-11": "NT AUTHORITY\\Authenticated Users",
+    "S-1-5-32-544": "BUILTIN\\Administrators",
+    "S-1-5-32-545": "BUILTIN\\Users",
+    "S-1-5-32-546": "BUILTIN\\Guests",
+}
+
+
+def accounts_at_rest(g: Gathered) -> LocalAccounts:
+    """The offline form: accounts and the two groups' members from the SAM hive."""
+    sam = g.get(SAM_HIVE)
+    users = tuple(LocalUser(u.name, u.sid, u.disabled) for u in sam_users(sam))
+    by_sid = {u.sid: u for u in users}
+
+    def members(group_sid: str) -> tuple[GroupMember, ...]:
+        found = []
+        for sid in alias_members(sam, int(group_sid.rsplit("-", 1)[1])):
+            local = by_sid.get(sid)
+            name = local.name if local else _WELL_KNOWN.get(sid, sid)
+            # ADSI says "User" or "Group"; the SAM alone knows only whether the SID is local.
+            found.append(GroupMember(name, sid, "User" if local else "SID"))
+        return tuple(found)
+
+    return LocalAccounts(users, members(GUESTS_SID), members(REMOTE_DESKTOP_USERS_SID))
+
+
 LOCAL_ACCOUNTS = windows_fact(
     "windows.accounts",
     "local accounts and the Guests and Remote Desktop Users groups",
     _PROBE,
     lambda g: parse_accounts(probe_json(g, "reading local accounts and groups")),
+    offline=accounts_at_rest,
 )

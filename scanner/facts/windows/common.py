@@ -11,11 +11,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from scanner.facts.base import Fact, FactFailed, Gathered, Mode, Probe
+from scanner.parsers.regf import BadHive
 
 T = TypeVar("T")
 
 PLATFORM = "windows"
 LIVE_ONLY = frozenset({Mode.LIVE})
+LIVE_AND_OFFLINE = frozenset({Mode.LIVE, Mode.OFFLINE})
 
 
 def probe_json(g: Gathered, what: str) -> Any:
@@ -69,13 +71,27 @@ def windows_fact(
     script: str,
     derive: Callable[[Gathered], T],
     timeout_s: float = 60.0,
+    offline: Callable[[Gathered], T] | None = None,
 ) -> Fact[T]:
-    """A live-only Windows fact gathered by one PowerShell probe."""
+    """A Windows fact: one PowerShell probe live, and `offline` (when given) on an image at rest.
+
+    Both forms build the same value, so a check never knows which one ran.
+    """
+
+    def gather(g: Gathered) -> T:
+        if g.live or offline is None:
+            return derive(g)
+        try:
+            return offline(g)
+        except BadHive as exc:
+            # A hive damaged deep down is found only when a key is followed; the fact says so.
+            raise FactFailed(f"{description}: {exc}") from None
+
     return Fact(
         name=name,
         description=description,
-        derive=derive,
+        derive=gather,
         probe=Probe(script.strip() + "\n", privileged=True, timeout_s=timeout_s),
-        modes=LIVE_ONLY,
+        modes=LIVE_ONLY if offline is None else LIVE_AND_OFFLINE,
         platform=PLATFORM,
     )

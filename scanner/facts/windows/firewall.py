@@ -248,6 +248,13 @@ def parse_firewall(document: Any) -> Firewall:
     return Firewall(profiles, tuple(dict.fromkeys(active)), rules)
 
 
+def _at_rest(g: Gathered) -> Firewall:
+    # Imported here: the policy reader builds on this module's model.
+    from scanner.facts.windows.firewall_policy import firewall_at_rest
+
+    return firewall_at_rest(g)
+
+
 def _derive(g: Gathered) -> Firewall:
     return parse_firewall(probe_json(g, "reading the Windows Firewall rules"))
 
@@ -258,4 +265,5 @@ FIREWALL = windows_fact(
     _PROBE,
     _derive,
     timeout_s=90,
+    offline=_at_rest,
 )

@@ -17,8 +17,9 @@ from typing import Any
 
 import yaml
 
-from scanner.facts.base import FactFailed
+from scanner.facts.base import FactFailed, Gathered
 from scanner.facts.windows.common import as_dict, as_text, probe_json, windows_fact
+from scanner.facts.windows.volume import expand, find_file, read_text, software_key
 
 _CONFIG_LIMIT = 262144
 
@@ -222,9 +223,90 @@ def _local(tag: str) -> str:
     return re.sub(r"^\{[^}]*\}", "", tag)
 
 
+@dataclass(frozen=True)
+class _AgentFiles:
+    """Where an agent lives on the volume (the paths the live probe tests, in the same order)."""
+
+    agent: str
+    marker: str
+    config: str
+    # The DisplayName its installer registers under Uninstall, for the version.
+    display_name: str
+
+
+_AGENT_FILES = (
+    _AgentFiles(
+        EC2LAUNCH_V2,
+        r"$env:ProgramFiles\Amazon\EC2Launch\EC2Launch.exe",
+        r"$env:ProgramData\Amazon\EC2Launch\config\agent-config.yml",
+        "amazon ec2launch",
+    ),
+    _AgentFiles(
+        EC2LAUNCH_V1,
+        r"$env:ProgramData\Amazon\EC2-Windows\Launch\Module\Ec2Launch.psd1",
+        r"$env:ProgramData\Amazon\EC2-Windows\Launch\Config\LaunchConfig.json",
+        "",
+    ),
+    _AgentFiles(
+        EC2CONFIG,
+        r"$env:ProgramFiles\Amazon\Ec2ConfigService\Ec2Config.exe",
+        r"$env:ProgramFiles\Amazon\Ec2ConfigService\Settings\config.xml",
+        "ec2configservice",
+    ),
+)
+_UNINSTALL_KEYS = (
+    r"Microsoft\Windows\CurrentVersion\Uninstall",
+    r"WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall",
+)
+# An Uninstall key holds one subkey per installed product: a few hundred on a busy server.
+_MAX_PRODUCTS = 4096
+_MODULE_VERSION = re.compile(r"ModuleVersion\s*=\s*['\"]([^'\"]+)")
+
+
+def _installed_versions(g: Gathered) -> dict[str, str]:
+    """DisplayName (lower case) → DisplayVersion of the products Windows lists as installed."""
+    versions: dict[str, str] = {}
+    for path in _UNINSTALL_KEYS:
+        key = software_key(g, path)
+        if key is None:
+            continue
+        for index, product in enumerate(key.subkeys()):
+            if index >= _MAX_PRODUCTS:
+                break
+            name = (product.text_value("DisplayName") or "").strip().lower()
+            if name and name not in versions:
+                versions[name] = product.text_value("DisplayVersion") or ""
+    return versions
+
+
+def agents_at_rest(g: Gathered) -> LaunchAgents:
+    """The offline form: the same files the probe tests, versions from the Uninstall keys."""
+    found = []
+    versions: dict[str, str] | None = None
+    for agent in _AGENT_FILES:
+        if find_file(g.files, agent.marker) is None:
+            continue
+        config = read_text(g, agent.config, _CONFIG_LIMIT)
+        if agent.display_name:
+            versions = _installed_versions(g) if versions is None else versions
+            version = versions.get(agent.display_name, "")
+        else:
+            # EC2Launch v1 is a PowerShell module: its manifest names the version.
+            manifest = read_text(g, agent.marker, _CONFIG_LIMIT)
+            match = _MODULE_VERSION.search(manifest.text) if manifest else None
+            version = match.group(1) if match else ""
+        found.append(
+            AgentInstall(
+                agent.agent, version, expand(agent.config), config.text if config else None
+            )
+        )
+    return LaunchAgents(tuple(found))
+
+
 LAUNCH_AGENTS = windows_fact(
     "windows.launch-agent",
     "the EC2 launch agent and its configuration",
     _PROBE,
     lambda g: parse_launch_agents(probe_json(g, "reading the launch agent configuration")),
+    offline=agents_at_rest,
 )

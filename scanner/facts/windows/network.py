@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.facts.base import FactFailed
+from scanner.facts.base import FactFailed, FactUnavailable, Gathered
 from scanner.facts.windows.common import as_int, as_list, as_text, probe_json, windows_fact
+from scanner.facts.windows.volume import software_key, system_key
 
 # --- services -----------------------------------------------------------------------------------
 
@@ -34,8 +35,13 @@ class Service:
     """A Windows service's state and start mode (Win32_Service)."""
 
     name: str
+    # "" when nothing was observed running: an image at rest, read offline.
     state: str
     start_mode: str
+
+    @property
+    def observed(self) -> bool:
+        return bool(self.state)
 
     @property
     def running(self) -> bool:
@@ -45,7 +51,23 @@ class Service:
     def starts_at_boot(self) -> bool:
         return self.start_mode.lower() in {"auto", "automatic"}
 
+    @property
+    def disabled(self) -> bool:
+        return self.start_mode.lower() == "disabled"
+
+    @property
+    def runs_at_boot(self) -> bool:
+        """Running and set to start automatically (live); set to start automatically (at rest)."""
+        return (self.running or not self.observed) and self.starts_at_boot
+
+    @property
+    def can_run(self) -> bool:
+        """Running (live); not disabled (at rest: Windows starts a manual service on demand)."""
+        return self.running if self.observed else not self.disabled
+
     def describe(self) -> str:
+        if not self.observed:
+            return f"{self.name}: start mode {self.start_mode} (image at rest)"
         return f"{self.name}: {self.state} (start mode {self.start_mode})"
 
 
@@ -70,11 +92,32 @@ def parse_services(document: Any) -> Services:
     )
 
 
+# HKLM\SYSTEM\CurrentControlSet\Services\<name> Start, named as Win32_Service.StartMode names it.
+_START_MODES = {0: "Boot", 1: "System", 2: "Auto", 3: "Manual", 4: "Disabled"}
+
+
+def services_at_rest(g: Gathered) -> Services:
+    """The offline form: each service's Start value; nothing runs on an image at rest."""
+    services = system_key(g, "Services")
+    if services is None:
+        raise FactFailed("HKLM\\SYSTEM\\CurrentControlSet\\Services is missing from the image")
+    found = []
+    for name in _SERVICE_NAMES:
+        key = services.subkey(name)
+        if key is None:
+            continue
+        start = key.int_value("Start")
+        mode = _START_MODES.get(start, f"Start={start}") if start is not None else "(no Start)"
+        found.append(Service(key.name, "", mode))
+    return Services(tuple(found))
+
+
 SERVICES = windows_fact(
     "windows.services",
     "the state of remote-access and launch-agent services",
     _SERVICES_PROBE,
     lambda g: parse_services(probe_json(g, "querying Win32_Service")),
+    offline=services_at_rest,
 )
 
 
@@ -103,15 +146,19 @@ class Listener:
 
 @dataclass(frozen=True)
 class Listening:
-    """Every listening TCP socket of the guest."""
+    """Every listening TCP socket of the guest; none observed on an image at rest."""
 
     sockets: tuple[Listener, ...]
+    observed: bool = True
 
     def on(self, port: int) -> tuple[Listener, ...]:
         return tuple(s for s in self.sockets if s.port == port)
 
-    def reachable_on(self, port: int) -> bool:
-        """Listening on every address (a loopback-only socket cannot be reached from outside)."""
+    def reachable_on(self, port: int) -> bool | None:
+        """Listening on every address (a loopback-only socket cannot be reached from outside);
+        None when nothing could be observed."""
+        if not self.observed:
+            return None
         return any(s.all_addresses for s in self.on(port))
 
 
@@ -131,6 +178,8 @@ LISTENING = windows_fact(
     "listening TCP sockets (Get-NetTCPConnection)",
     _LISTENING_PROBE,
     lambda g: parse_listening(probe_json(g, "listing listening sockets")),
+    # Sockets exist only on a running instance: offline, the checks judge configuration alone.
+    offline=lambda g: Listening((), observed=False),
 )
 
 
@@ -188,11 +237,32 @@ def parse_rdp(document: Any) -> RdpSettings:
     )
 
 
+_TERMINAL_SERVER = r"Control\Terminal Server"
+_RDP_POLICY = r"Policies\Microsoft\Windows NT\Terminal Services"
+
+
+def rdp_at_rest(g: Gathered) -> RdpSettings:
+    """The offline form: the same registry values the probe reads, from the hives."""
+    server = system_key(g, _TERMINAL_SERVER)
+    if server is None:
+        raise FactFailed(f"HKLM\\SYSTEM\\CurrentControlSet\\{_TERMINAL_SERVER} is missing")
+    tcp = server.key(r"WinStations\RDP-Tcp")
+    policy = software_key(g, _RDP_POLICY)
+    nla = tcp.int_value("UserAuthentication") if tcp is not None else None
+    return RdpSettings(
+        deny_connections=server.int_value("fDenyTSConnections"),
+        policy_deny_connections=policy.int_value("fDenyTSConnections") if policy else None,
+        port=(tcp.int_value("PortNumber") if tcp is not None else None) or RDP_DEFAULT_PORT,
+        network_level_authentication=None if nla is None else nla == 1,
+    )
+
+
 RDP_SETTINGS = windows_fact(
     "windows.rdp.settings",
     "Remote Desktop settings (fDenyTSConnections, RDP-Tcp port)",
     _RDP_PROBE,
     lambda g: parse_rdp(probe_json(g, "reading the Remote Desktop settings")),
+    offline=rdp_at_rest,
 )
 
 
@@ -242,9 +312,61 @@ def parse_winrm_listeners(document: Any) -> tuple[WinRMListener, ...]:
     )
 
 
+_WSMAN = r"Microsoft\Windows\CurrentVersion\WSMAN"
+_WINRM_POLICY = r"Policies\Microsoft\Windows\WinRM\Service"
+_DEFAULT_PORTS = {"HTTP": WINRM_HTTP_PORT, "HTTPS": 5986}
+_MAX_LISTENERS = 256
+
+
+def _stored_listener(key_name: str, port: int | None, enabled: object) -> WinRMListener:
+    address, _, transport = key_name.rpartition("+")
+    transport = transport.upper()
+    off = enabled is not None and str(enabled).strip().lower() in {"0", "false"}
+    return WinRMListener(transport, address or "*", port or _DEFAULT_PORTS.get(transport), not off)
+
+
+def winrm_at_rest(g: Gathered) -> tuple[WinRMListener, ...]:
+    """The offline form: WinRM keeps each listener as WSMAN\\Listener\\<address>+<transport>.
+
+    Group Policy's AllowAutoConfig adds an HTTP listener on 5985 at service start. Where WinRM
+    was never configured the image holds no WSMAN key, and only a running instance can tell.
+    """
+    wsman = software_key(g, _WSMAN)
+    policy = software_key(g, _WINRM_POLICY)
+    auto = policy.int_value("AllowAutoConfig") if policy is not None else None
+    if wsman is None and auto is None:
+        raise FactUnavailable(
+            "the image's registry holds no WinRM configuration (HKLM\\SOFTWARE\\"
+            f"{_WSMAN}); its listeners need a running instance"
+        )
+    found = []
+    listeners = wsman.key("Listener") if wsman is not None else None
+    for index, key in enumerate(listeners.subkeys() if listeners is not None else ()):
+        if index >= _MAX_LISTENERS:
+            break
+        port_value = key.value("Port")
+        port = None
+        if port_value is not None:
+            port = port_value.as_int()
+            port = port if port is not None else as_int(port_value.as_text())
+        enabled = key.value("enabled")
+        state = (
+            None
+            if enabled is None
+            else (enabled.as_int() if enabled.as_int() is not None else enabled.as_text())
+        )
+        found.append(_stored_listener(key.name, port, state))
+    if auto == 1 and policy is not None:
+        address = (policy.text_value("IPv4Filter") or "").strip()
+        if address:
+            found.append(WinRMListener("HTTP", f"{address} (Group Policy)", WINRM_HTTP_PORT, True))
+    return tuple(found)
+
+
 WINRM_LISTENERS = windows_fact(
     "windows.winrm.listeners",
     "WinRM listeners (winrm/config/listener)",
     _WINRM_PROBE,
     lambda g: parse_winrm_listeners(probe_json(g, "enumerating WinRM listeners")),
+    offline=winrm_at_rest,
 )

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.facts.base import FactFailed
+from scanner.facts.base import FactFailed, Gathered
 from scanner.facts.windows.common import (
     as_dict,
     as_int,
@@ -20,6 +20,8 @@ from scanner.facts.windows.common import (
     probe_json,
     windows_fact,
 )
+from scanner.facts.windows.volume import expand, read_text, software_key
+from scanner.parsers.regf import RegistryValue
 
 _FILE_LIMIT = 262144
 
@@ -169,9 +171,51 @@ def parse_setup_secrets(document: Any) -> SetupSecrets:
     return SetupSecrets(tuple(files), winlogon)
 
 
+_WINLOGON = r"Microsoft\Windows NT\CurrentVersion\Winlogon"
+
+
+def _password_length(value: RegistryValue | None) -> int | None:
+    """DefaultPassword's length in characters (None when absent); its text never leaves here."""
+    if value is None:
+        return None
+    text = value.as_text()
+    # A DefaultPassword stored as another type is still a password: count its bytes' characters.
+    return len(text) if text is not None else len(value.data.rstrip(b"\0").decode("latin-1"))
+
+
+def secrets_at_rest(g: Gathered) -> SetupSecrets:
+    """The offline form: the same answer files, and Winlogon from the SOFTWARE hive."""
+    files = []
+    seen: set[str] = set()
+    for path in UNATTEND_PATHS:
+        where = expand(path)
+        if where.lower() in seen:
+            continue
+        seen.add(where.lower())
+        found = read_text(g, path, _FILE_LIMIT)
+        if found is not None:
+            files.append(
+                UnattendFile(found.path, found.size, find_passwords(found.path, found.text))
+            )
+    winlogon = software_key(g, _WINLOGON)
+    password = winlogon.value("DefaultPassword") if winlogon is not None else None
+    return SetupSecrets(
+        tuple(files),
+        Winlogon(
+            auto_admin_logon=(winlogon.text_value("AutoAdminLogon") or "").strip() == "1"
+            if winlogon
+            else False,
+            default_user_name=(winlogon.text_value("DefaultUserName") or "") if winlogon else "",
+            # Only the length leaves the image, as live; a non-string value still counts.
+            default_password_length=_password_length(password),
+        ),
+    )
+
+
 SETUP_SECRETS = windows_fact(
     "windows.secrets.unattend",
     "unattend answer files and the Winlogon auto-logon password",
     _PROBE,
     lambda g: parse_setup_secrets(probe_json(g, "reading unattend files and Winlogon")),
+    offline=secrets_at_rest,
 )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.facts.base import FactFailed
+from scanner.facts.base import FactFailed, FactUnavailable, Gathered
 from scanner.facts.windows.common import as_int, as_list, as_text, probe_json, windows_fact
+from scanner.facts.windows.volume import software_key, system_key
 
 _OS_PROBE = r"""
 $os = Get-CimInstance -ClassName Win32_OperatingSystem
@@ -37,6 +38,7 @@ class WindowsRelease:
     product_type: int | None
     architecture: str
     installation_type: str
+    source: str = "Win32_OperatingSystem"
 
     @property
     def is_server(self) -> bool:
@@ -66,11 +68,51 @@ def parse_release(document: Any) -> WindowsRelease:
     )
 
 
+_CURRENT_VERSION = r"Microsoft\Windows NT\CurrentVersion"
+# HKLM\SYSTEM\CurrentControlSet\Control\ProductOptions ProductType, as Win32_OperatingSystem's
+# ProductType numbers it.
+_PRODUCT_TYPES = {"winnt": 1, "lanmannt": 2, "servernt": 3}
+_ARCHITECTURES = {"amd64": "64-bit", "arm64": "64-bit", "x86": "32-bit", "ia64": "64-bit"}
+
+
+def release_at_rest(g: Gathered) -> WindowsRelease:
+    """The offline form: the SOFTWARE hive's CurrentVersion and SYSTEM's ProductOptions."""
+    current = software_key(g, _CURRENT_VERSION)
+    if current is None:
+        raise FactFailed(f"HKLM\\SOFTWARE\\{_CURRENT_VERSION} is missing from the image")
+    build_text = current.text_value("CurrentBuild") or current.text_value("CurrentBuildNumber")
+    build = as_int(build_text)
+    if build is None:
+        raise FactFailed(f"HKLM\\SOFTWARE\\{_CURRENT_VERSION} gives no build: {build_text!r}")
+    major, minor = (
+        current.int_value("CurrentMajorVersionNumber"),
+        current.int_value("CurrentMinorVersionNumber"),
+    )
+    # Windows 10 / Server 2016 and later keep 6.3 in CurrentVersion for old callers.
+    version = f"{major}.{minor}" if major is not None else current.text_value("CurrentVersion")
+    options = system_key(g, r"Control\ProductOptions")
+    product = (options.text_value("ProductType") if options else None) or ""
+    environment = system_key(g, r"Control\Session Manager\Environment")
+    machine = (environment.text_value("PROCESSOR_ARCHITECTURE") if environment else None) or ""
+    product_name = (current.text_value("ProductName") or "").strip()
+    return WindowsRelease(
+        caption=f"Microsoft {product_name}" if product_name else "",
+        version=f"{version}.{build}" if version else str(build),
+        build=build,
+        ubr=current.int_value("UBR"),
+        product_type=_PRODUCT_TYPES.get(product.lower()),
+        architecture=_ARCHITECTURES.get(machine.lower(), machine),
+        installation_type=current.text_value("InstallationType") or "",
+        source=f"HKLM\\SOFTWARE\\{_CURRENT_VERSION}",
+    )
+
+
 WINDOWS_RELEASE = windows_fact(
     "windows.os.release",
     "the Windows release (Win32_OperatingSystem)",
     _OS_PROBE,
     lambda g: parse_release(probe_json(g, "reading Win32_OperatingSystem")),
+    offline=release_at_rest,
 )
 
 
@@ -116,14 +158,23 @@ class EncryptableVolume:
     device: str
     protection_status: int | None
     conversion_status: int | None
+    # Offline: what the volume's first sector says (BitLocker's -FVE-FS- signature), and so
+    # encrypted whatever its conversion state.
+    signature: str = ""
 
     @property
     def encrypted(self) -> bool:
         """Any volume that is not fully decrypted, or whose protection is on, is encrypted."""
-        return self.conversion_status not in (0, None) or self.protection_status in (1, 2)
+        return (
+            bool(self.signature)
+            or self.conversion_status not in (0, None)
+            or self.protection_status in (1, 2)
+        )
 
     def describe(self) -> str:
         name = self.drive or self.device
+        if self.signature:
+            return f"{name}: {self.signature}"
         conversion = _label(_CONVERSION, self.conversion_status, "conversion status")
         protection = _label(_PROTECTION, self.protection_status, "protection status")
         return f"{name}: {conversion}, {protection}"
@@ -141,6 +192,8 @@ class BitLocker:
 
     installed: bool
     volumes: tuple[EncryptableVolume, ...]
+    # Where the state was read: WMI live, the disks' volume signatures offline.
+    source: str = "Win32_EncryptableVolume"
 
 
 def parse_bitlocker(document: Any) -> BitLocker:
@@ -162,9 +215,24 @@ def parse_bitlocker(document: Any) -> BitLocker:
     )
 
 
+def bitlocker_at_rest(g: Gathered) -> BitLocker:
+    """The offline form: the encrypted volumes the disk reader recognised by their signature."""
+    found = g.context.encrypted_volumes
+    if found is None:
+        raise FactUnavailable(
+            "BitLocker volumes are recognised on a disk image or snapshot; a directory holds none"
+        )
+    volumes = tuple(
+        EncryptableVolume(device, "", None, None, signature=f"{kind.strip()}-encrypted")
+        for device, _, kind in (line.rpartition(": ") for line in found)
+    )
+    return BitLocker(True, volumes, source="volume signatures on the image's disks")
+
+
 BITLOCKER = windows_fact(
     "windows.filesystem.bitlocker",
     "BitLocker volumes (Win32_EncryptableVolume)",
     _BITLOCKER_PROBE,
     lambda g: parse_bitlocker(probe_json(g, "querying BitLocker volumes")),
+    offline=bitlocker_at_rest,
 )

@@ -15,7 +15,7 @@ from scanner.model import Report, Status, Verdict
 from scanner.orchestrate import scan_one
 from scanner.registry import load_checks
 from scanner.targets import resolve_target
-from scanner.targets.base import ScanOptions, TargetError
+from scanner.targets.base import ScanOptions, TargetError, checks_for
 from tests.diskimages import LUKS_FORMAT, MiB, make_ext4, make_gpt_disk, tool
 from tests.imagetree import build_compliant
 from tests.verdicts import assert_one_line_error
@@ -24,7 +24,7 @@ from tests.verdicts import assert_one_line_error
 def scan(path: Path | str) -> Report:
     options = ScanOptions(known_hosts=None)
     target = resolve_target(f"disk:{path}", options)
-    checks = [c for c in load_checks().values() if c.platform.value == "linux"]
+    checks = checks_for(target, list(load_checks().values()))
     return scan_one(target, checks, options, Cancel(), lambda _: None).report
 
 
@@ -177,7 +177,9 @@ def test_a_root_on_btrfs_says_amiscan_does_not_read_btrfs(tmp_path: Path) -> Non
     assert_one_line_error(scan(image), "no volume holds a Linux root", "btrfs")
 
 
-def test_a_windows_disk_is_recognised_and_said_to_need_a_launch(tmp_path: Path) -> None:
+def test_a_windows_disk_is_judged_as_windows_and_a_damaged_hive_is_an_error(
+    tmp_path: Path,
+) -> None:
     from tests.ntfsimage import make_ntfs
 
     tree = tmp_path / "windows"
@@ -186,5 +188,12 @@ def test_a_windows_disk_is_recognised_and_said_to_need_a_launch(tmp_path: Path) 
     (tree / "Users/Public").mkdir(parents=True)
     volume = make_ntfs(tree, tmp_path / "windows.ntfs")
     report = scan(make_gpt_disk(volume, tmp_path / "disk.img"))
-    assert_one_line_error(report, "NTFS file system on partition 2", "Windows system volume")
-    assert "offline Windows checks are not supported yet" in report.errors[0]
+    assert report.target.platform == "windows"
+    # No launch agent on the volume is a failure the files settle; the rest cannot be judged.
+    assert report.verdict is Verdict.FAIL
+    statuses = {r.id: r for r in report.results}
+    assert all(check.startswith("windows.") for check in statuses)
+    assert statuses["windows.rdp.enabled"].status is Status.ERROR
+    assert "the header checksum does not match" in statuses["windows.rdp.enabled"].summary
+    assert statuses["windows.accounts.guest"].status is Status.ERROR
+    assert "SAM registry hive" in statuses["windows.accounts.guest"].summary

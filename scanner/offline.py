@@ -1,0 +1,41 @@
+"""Judge an operating system's files at rest: whichever OS the files hold picks the checks.
+
+Every offline source (`dir:`, `disk:`, `snapshot:`, `ami-… --no-launch`) ends here once it has a
+tree: the platform is known only when the files have been looked at, so the run's checks are
+narrowed to it here, as an AMI's are once DescribeImages names its platform.
+"""
+
+from __future__ import annotations
+
+from scanner.facts.base import ScanContext
+from scanner.fs import FileSource
+from scanner.model import Platform
+from scanner.osdetect import Contents, Recognised, require_operating_system
+from scanner.run import ScanRun
+
+
+def recognise_and_judge(run: ScanRun, files: FileSource, context: ScanContext) -> Recognised:
+    """Recognise the OS the files hold (ScanAborted when none) and judge its offline checks."""
+    with run.phase("recognised", "Looking for an operating system"):
+        found = require_operating_system(files)
+    run.details["contents"] = found.message
+    judge_recognised(run, files, context, found)
+    return found
+
+
+def judge_recognised(
+    run: ScanRun, files: FileSource, context: ScanContext, found: Recognised
+) -> None:
+    """Judge the offline checks of the recognised OS; the other platform's checks do not apply."""
+    platform = Platform.WINDOWS if found.contents is Contents.WINDOWS else Platform.LINUX
+    run.platform = platform.value
+    run.checks = [c for c in run.checks if c.platform in (Platform.IMAGE, platform)]
+    if platform is Platform.WINDOWS:
+        # Imported here: a Linux scan never loads the Windows facts.
+        from scanner.windows import scan_offline_windows
+
+        scan_offline_windows(run, files, context)
+        return
+    from scanner.linux import scan_offline
+
+    scan_offline(run, files, context)
