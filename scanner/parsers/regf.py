@@ -82,6 +82,14 @@ class RegistryValue:
             return int(struct.unpack_from("<Q", self.data)[0])
         return None
 
+    def as_number(self) -> int | None:
+        """A DWORD or QWORD, or a string of decimal digits (settings stored either way)."""
+        number = self.as_int()
+        if number is not None:
+            return number
+        text = (self.as_text() or "").strip()
+        return int(text) if text.isascii() and text.isdigit() else None
+
     def as_text(self) -> str | None:
         """A REG_SZ or REG_EXPAND_SZ value as text, up to its first NUL; None for other types."""
         if self.type not in (REG_SZ, REG_EXPAND_SZ):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
 from scanner.facts.base import FactFailed, FactUnavailable, Gathered
 from scanner.facts.windows.common import as_int, as_list, as_text, probe_json, windows_fact
 from scanner.facts.windows.volume import software_key, system_key
+from scanner.parsers.regf import RegistryKey
 
 # --- services -----------------------------------------------------------------------------------
 
@@ -318,11 +320,21 @@ _DEFAULT_PORTS = {"HTTP": WINRM_HTTP_PORT, "HTTPS": 5986}
 _MAX_LISTENERS = 256
 
 
-def _stored_listener(key_name: str, port: int | None, enabled: object) -> WinRMListener:
-    address, _, transport = key_name.rpartition("+")
+def _stored_listener(key: RegistryKey) -> WinRMListener:
+    address, _, transport = key.name.rpartition("+")
     transport = transport.upper()
-    off = enabled is not None and str(enabled).strip().lower() in {"0", "false"}
-    return WinRMListener(transport, address or "*", port or _DEFAULT_PORTS.get(transport), not off)
+    port = key.value("Port")
+    enabled = key.value("enabled")
+    # "enabled" is absent on a listener winrm quickconfig created; 0 or "false" turns it off.
+    off = enabled is not None and (
+        enabled.as_number() == 0 or (enabled.as_text() or "").strip().lower() == "false"
+    )
+    return WinRMListener(
+        transport,
+        address or "*",
+        (port.as_number() if port is not None else None) or _DEFAULT_PORTS.get(transport),
+        not off,
+    )
 
 
 def winrm_at_rest(g: Gathered) -> tuple[WinRMListener, ...]:
@@ -339,23 +351,9 @@ def winrm_at_rest(g: Gathered) -> tuple[WinRMListener, ...]:
             "the image's registry holds no WinRM configuration (HKLM\\SOFTWARE\\"
             f"{_WSMAN}); its listeners need a running instance"
         )
-    found = []
     listeners = wsman.key("Listener") if wsman is not None else None
-    for index, key in enumerate(listeners.subkeys() if listeners is not None else ()):
-        if index >= _MAX_LISTENERS:
-            break
-        port_value = key.value("Port")
-        port = None
-        if port_value is not None:
-            port = port_value.as_int()
-            port = port if port is not None else as_int(port_value.as_text())
-        enabled = key.value("enabled")
-        state = (
-            None
-            if enabled is None
-            else (enabled.as_int() if enabled.as_int() is not None else enabled.as_text())
-        )
-        found.append(_stored_listener(key.name, port, state))
+    keys = listeners.subkeys() if listeners is not None else iter(())
+    found = [_stored_listener(key) for key in itertools.islice(keys, _MAX_LISTENERS)]
     if auto == 1 and policy is not None:
         address = (policy.text_value("IPv4Filter") or "").strip()
         if address:
