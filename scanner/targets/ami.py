@@ -117,15 +117,15 @@ class AmiTarget:
             raise ScanAborted(
                 f"{self.id} is {state}, not available{': ' + reason if reason else ''}; it cannot be launched yet"
             )
+        scan_instance = scan_linux_instance
         if self.platform == "windows":
             # Imported only here: it loads pywinrm, which a Linux scan never needs (STYLE.md).
             from scanner.targets.ami_windows import scan_windows_instance
 
-            self._launch(client, run, options, image, context, scan_windows_instance)
-            return
+            scan_instance = scan_windows_instance
         snapshots = [] if options.no_snapshot else image_snapshots(image)
         if not snapshots:
-            self._launch(client, run, options, image, context, scan_linux_instance)
+            self._launch(client, run, options, image, context, scan_instance)
             return
         # The snapshot is read while the instance boots; it speaks only if the instance cannot.
         from scanner.targets.ami_snapshot import SnapshotJudgement
@@ -133,7 +133,7 @@ class AmiTarget:
         run.details["snapshots"] = [snapshot for snapshot, _ in snapshots]
         background = SnapshotJudgement(run, self.session, snapshots, context)
         try:
-            self._launch(client, run, options, image, context, scan_linux_instance)
+            self._launch(client, run, options, image, context, scan_instance)
         except ScanAborted as exc:
             background.fill_unjudged(run, exc)
             raise

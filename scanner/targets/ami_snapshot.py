@@ -16,7 +16,7 @@ from typing import Any
 from scanner.cancel import ScanInterrupted
 from scanner.errors import ScanAborted
 from scanner.facts.base import Mode, ScanContext
-from scanner.model import Platform, Status
+from scanner.model import Status
 from scanner.run import ScanRun
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ class SnapshotJudgement:
             run.kind,
             run.target_id,
             run.platform,
-            [c for c in run.checks if c.platform is Platform.LINUX],
+            # The AMI's platform (DescribeImages) names the checks its snapshot can speak for.
+            [c for c in run.checks if c.platform.value == run.platform],
             cancel=self._cancel,
         )
         self._session = session

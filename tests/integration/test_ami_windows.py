@@ -188,3 +188,35 @@ def test_the_windows_key_pair_is_rsa_and_the_group_opens_winrm_and_rdp(
 def test_loopback_only() -> None:
     # Every address this module serves on is loopback.
     assert all(socket.inet_aton(h)[0] == 127 for h in LOOPBACK_HOSTS)
+
+
+def test_a_windows_instance_that_refuses_the_login_still_reports_what_its_snapshot_judged(
+    moto: Moto, tmp_path: Path, winrm_port: int, ec2launch: list[str]
+) -> None:
+    from tests.aws import ebs_client_like
+    from tests.diskimages import upload_snapshot
+    from tests.windowsystem import rdp_denied, render_disk
+
+    client = moto.client()
+    disk = render_disk(rdp_denied(), tmp_path / "windows.img")
+    snapshot = upload_snapshot(ebs_client_like(client), disk)
+    image = register_image(
+        client, name="Windows_Server-2022-rdp-off", platform="windows", snapshot_id=snapshot
+    )
+    report = tmp_path / "r.json"
+    result = run_amiscan(
+        moto, windows_args(image, loopback_subnet(client), winrm_port, report), tmp_path
+    )
+    # WinRM refused the login, but the snapshot shows RDP denied: the failure is the verdict.
+    assert result.returncode == 1, result.stderr
+    data = load(report)
+    assert "refused NTLM" in data["errors"][0]
+    by_id = results(data)
+    rdp = by_id["windows.rdp.enabled"]
+    assert rdp["status"] == "fail"
+    assert rdp["summary"].startswith("judged from the AMI's snapshot")
+    assert by_id["windows.accounts.guest"]["status"] == "pass"
+    assert by_id["windows.accounts.guest"]["summary"].startswith("judged from the AMI's snapshot")
+    # Only a running instance can say what is pending: still not judged.
+    assert by_id["windows.updates.pending"]["status"] == "error"
+    assert leftovers(client) == NOTHING_LEFT
