@@ -9,7 +9,7 @@ from typing import Any
 from scanner.collect import CollectionError, LiveSettings, build_script, parse_output
 from scanner.facts.base import Fact, FactFailed, Facts, FactUnavailable, Mode, ScanContext, closure
 from scanner.facts.linux.system import OS_RELEASE
-from scanner.fs import FileSource, MemoryTree
+from scanner.fs import MemoryTree
 from scanner.model import Platform
 from scanner.records import stream_notes
 from scanner.registry import Check
@@ -30,15 +30,6 @@ def needed_facts(checks: list[Check], mode: Mode) -> list[Fact[Any]]:
     """Every fact the checks need (dependencies included) that this mode can gather."""
     wanted = closure([fact for c in checks for fact in c.needs])
     return [f for f in wanted if mode in f.modes]
-
-
-def scan_offline(run: ScanRun, files: FileSource, context: ScanContext) -> None:
-    """Judge the Linux checks from an image's files alone."""
-    checks = linux_checks(run.checks)
-    facts = Facts(files, context, cancel=run.cancel)
-    with run.phase("judged", "Judging the image's files"):
-        run.judge(checks, facts)
-    _record_os(run, facts)
 
 
 def scan_live(
@@ -104,10 +95,10 @@ def scan_live(
     )
     with run.phase("judged", "Judging"):
         run.judge(checks, facts)
-    _record_os(run, facts)
+    record_os(run, facts)
 
 
-def _record_os(run: ScanRun, facts: Facts) -> None:
+def record_os(run: ScanRun, facts: Facts) -> None:
     """Name the OS among the target's facts, for reviewers, when the checks gathered it."""
     try:
         release = facts.get(OS_RELEASE).release

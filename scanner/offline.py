@@ -7,7 +7,7 @@ narrowed to it here, as an AMI's are once DescribeImages names its platform.
 
 from __future__ import annotations
 
-from scanner.facts.base import ScanContext
+from scanner.facts.base import Facts, ScanContext
 from scanner.fs import FileSource
 from scanner.model import Platform
 from scanner.osdetect import Contents, Recognised, require_operating_system
@@ -30,12 +30,12 @@ def judge_recognised(
     platform = Platform.WINDOWS if found.contents is Contents.WINDOWS else Platform.LINUX
     run.platform = platform.value
     run.checks = [c for c in run.checks if c.platform in (Platform.IMAGE, platform)]
+    # Imported here: a Linux scan never loads the Windows facts, nor the reverse.
     if platform is Platform.WINDOWS:
-        # Imported here: a Linux scan never loads the Windows facts.
-        from scanner.windows import scan_offline_windows
-
-        scan_offline_windows(run, files, context)
-        return
-    from scanner.linux import scan_offline
-
-    scan_offline(run, files, context)
+        from scanner.windows import record_os
+    else:
+        from scanner.linux import record_os
+    facts = Facts(files, context, cancel=run.cancel)
+    with run.phase("judged", "Judging the image's files"):
+        run.judge([c for c in run.checks if c.platform is platform], facts)
+    record_os(run, facts)

@@ -8,7 +8,7 @@ import logging
 from scanner.collect_windows import build_script, parse_output
 from scanner.facts.base import FactFailed, Facts, FactUnavailable, Mode, ScanContext
 from scanner.facts.windows.system import WINDOWS_RELEASE
-from scanner.fs import FileSource, MemoryTree
+from scanner.fs import MemoryTree
 from scanner.linux import needed_facts
 from scanner.model import Platform
 from scanner.records import stream_notes
@@ -68,16 +68,7 @@ def scan_live_windows(
     )
     with run.phase("judged", "Judging"):
         run.judge(checks, facts)
-    _record_os(run, facts)
-
-
-def scan_offline_windows(run: ScanRun, files: FileSource, context: ScanContext) -> None:
-    """Judge the Windows checks from a system volume's files and registry hives alone."""
-    checks = windows_checks(run.checks)
-    facts = Facts(files, context, cancel=run.cancel)
-    with run.phase("judged", "Judging the volume's files and registry"):
-        run.judge(checks, facts)
-    _record_os(run, facts)
+    record_os(run, facts)
 
 
 def _last_error_line(stderr: bytes) -> str:
@@ -87,7 +78,7 @@ def _last_error_line(stderr: bytes) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def _record_os(run: ScanRun, facts: Facts) -> None:
+def record_os(run: ScanRun, facts: Facts) -> None:
     """Name the Windows release among the target's facts, for reviewers."""
     try:
         release = facts.get(WINDOWS_RELEASE)

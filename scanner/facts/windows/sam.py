@@ -86,11 +86,15 @@ def _user_name(v: bytes) -> str:
     return v[start : start + length].decode("utf-16-le", errors="replace")
 
 
+_ALIAS_NAMES = {544: "Administrators", 546: "Guests", 555: "Remote Desktop Users"}
+
+
 def alias_members(sam: Hive, rid: int) -> tuple[str, ...]:
     """The member SIDs of the built-in alias `rid` (546 Guests, 555 Remote Desktop Users)."""
     key = sam.key(f"{_ALIASES}\\{rid:08X}")
     if key is None:
-        raise FactFailed(f"the SAM hive has no {_ALIASES}\\{rid:08X} (built-in group {rid})")
+        name = _ALIAS_NAMES.get(rid, f"built-in group {rid}")
+        raise FactFailed(f"the SAM hive has no {_ALIASES}\\{rid:08X} ({name})")
     value = key.value("C")
     if value is None or len(value.data) < _C_HEADER:
         raise FactFailed(f"the SAM's built-in group {rid} has no readable C value (its members)")
