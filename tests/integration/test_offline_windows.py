@@ -398,7 +398,7 @@ DAMAGED: dict[str, tuple[Damage, frozenset[str], tuple[str, ...]]] = {
     "SAM without Remote Desktop Users": (
         sam_without_remote_desktop_users,
         frozenset({RDP_USERS}),
-        ("SAM", RDP_USERS_ALIAS, "555"),
+        ("SAM", RDP_USERS_ALIAS, "Remote Desktop Users"),
     ),
 }
 
