@@ -16,8 +16,9 @@ header as the data of a zero-length value; both were tried on hives written by h
 
 from __future__ import annotations
 
+import functools
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 BASE_BLOCK = 4096
@@ -62,11 +63,18 @@ class BadHive(ValueError):
 
 @dataclass(frozen=True)
 class RegistryValue:
-    """A value of a key: its name ("" for the default value), type and raw data."""
+    """A value of a key: its name ("" for the default value), type and raw data.
+
+    The data is read when first asked for: looking a value up by name reads no other value's.
+    """
 
     name: str
     type: int
-    data: bytes
+    read: Callable[[], bytes] = field(repr=False, compare=False)
+
+    @functools.cached_property
+    def data(self) -> bytes:
+        return self.read()
 
     @property
     def type_name(self) -> str:
@@ -123,7 +131,11 @@ class Hive:
 
     def __init__(self, data: bytes, name: str = "hive") -> None:
         self.name = name
-        self._data = data
+        # Cells are views into the hive, never copies: a hostile hive that points many list
+        # entries at one huge cell would otherwise cost entries times cell size.
+        self._data = memoryview(data).toreadonly()
+        # Value data by value record: entries repeating one record share its bytes.
+        self._value_data_cache: dict[int, bytes] = {}
         self._header = _parse_header(data, name)
         end = BASE_BLOCK + self._header.bins_size
         if len(data) < end:
@@ -158,7 +170,7 @@ class Hive:
 
     # --- cells --------------------------------------------------------------------------------
 
-    def _cell(self, offset: int, what: str) -> bytes:
+    def _cell(self, offset: int, what: str) -> memoryview:
         """The data of the cell at `offset` (relative to the first bin), without its size."""
         start = BASE_BLOCK + offset
         if offset == _NO_CELL or offset < 0 or start + 4 > self._end:
@@ -171,13 +183,13 @@ class Hive:
 
     def _key_at(self, offset: int, parent_path: str) -> RegistryKey:
         cell = self._cell(offset, "a key")
-        if len(cell) < _NK_FIXED or cell[:2] != b"nk":
+        if len(cell) < _NK_FIXED or bytes(cell[:2]) != b"nk":
             raise BadHive(f"{self.name}: no key record at 0x{offset:x}")
         (flags,) = struct.unpack_from("<H", cell, 2)
         subkey_count, _, subkey_list = struct.unpack_from("<III", cell, 20)
         value_count, value_list = struct.unpack_from("<II", cell, 36)
         (name_length,) = struct.unpack_from("<H", cell, 72)
-        raw_name = cell[_NK_FIXED : _NK_FIXED + name_length]
+        raw_name = bytes(cell[_NK_FIXED : _NK_FIXED + name_length])
         if len(raw_name) != name_length:
             raise BadHive(f"{self.name}: the key name at 0x{offset:x} runs past its cell")
         name = _name(raw_name, compressed=bool(flags & _KEY_COMP_NAME))
@@ -200,7 +212,7 @@ class Hive:
 
     def _list_offsets(self, offset: int, what: str, allow_index: bool) -> list[int]:
         cell = self._cell(offset, f"the subkey list of {what}")
-        kind = cell[:2]
+        kind = bytes(cell[:2])
         if len(cell) < 4:
             raise BadHive(f"{self.name}: the subkey list of {what} is cut short")
         (count,) = struct.unpack_from("<H", cell, 2)
@@ -240,14 +252,22 @@ class Hive:
 
     def _value_at(self, offset: int, what: str) -> RegistryValue:
         cell = self._cell(offset, what)
-        if len(cell) < _VK_FIXED or cell[:2] != b"vk":
+        if len(cell) < _VK_FIXED or bytes(cell[:2]) != b"vk":
             raise BadHive(f"{self.name}: {what}: no value record at 0x{offset:x}")
         name_length, size, data_offset, value_type, flags = struct.unpack_from("<HIIIH", cell, 2)
-        raw_name = cell[_VK_FIXED : _VK_FIXED + name_length]
+        raw_name = bytes(cell[_VK_FIXED : _VK_FIXED + name_length])
         if len(raw_name) != name_length:
             raise BadHive(f"{self.name}: {what}: a value name runs past its cell")
         name = _name(raw_name, compressed=bool(flags & _VALUE_COMP_NAME))
-        return RegistryValue(name, value_type, self._value_data(size, data_offset, what, name))
+
+        def read() -> bytes:
+            cached = self._value_data_cache.get(offset)
+            if cached is None:
+                cached = self._value_data(size, data_offset, what, name)
+                self._value_data_cache[offset] = cached
+            return cached
+
+        return RegistryValue(name, value_type, read)
 
     def _value_data(self, size: int, data_offset: int, what: str, name: str) -> bytes:
         if size & _INLINE_DATA:
@@ -263,21 +283,21 @@ class Hive:
         if (
             size > _BIG_DATA_THRESHOLD
             and (self._header.major, self._header.minor) >= (1, 4)
-            and cell[:2] == b"db"
+            and bytes(cell[:2]) == b"db"
         ):
             return self._big_data(cell, size, where)
         if size > len(cell):
             raise BadHive(f"{self.name}: {where} runs past its cell")
-        return cell[:size]
+        return bytes(cell[:size])
 
-    def _big_data(self, cell: bytes, size: int, where: str) -> bytes:
+    def _big_data(self, cell: memoryview, size: int, where: str) -> bytes:
         if len(cell) < 8:
             raise BadHive(f"{self.name}: {where}: the big-data record is cut short")
         count, segments_offset = struct.unpack_from("<HI", cell, 2)
         segments = self._cell(segments_offset, where)
         if count * 4 > len(segments):
             raise BadHive(f"{self.name}: {where}: the segment list runs past its cell")
-        parts: list[bytes] = []
+        parts: list[memoryview] = []
         remaining = size
         for index in range(count):
             if remaining <= 0:
