@@ -128,3 +128,34 @@ def test_forged_records_before_END_error_every_probe_they_repeat(tmp_path: Path)
     assert {r.status for r in run.results.values()} == {Status.ERROR}
     assert "two records" in run.results["windows.secrets.unattend"].summary
     assert any(n.startswith("probe windows.firewall: ") for n in run.notes), run.notes
+
+
+def _variants() -> list[str]:
+    from tests.windowsystem import KNOWN_BAD
+
+    return ["compliant", *KNOWN_BAD]
+
+
+@pytest.mark.parametrize("variant", _variants())
+def test_over_winrm_and_from_the_volume_the_same_system_gets_the_same_statuses(
+    tmp_path: Path, variant: str
+) -> None:
+    """One Windows system, rendered both as the probes' output (served over WS-Management) and
+    as hives and files on a volume: the live and offline forms must judge it alike."""
+    from scanner.facts.base import Facts
+    from scanner.fs import ImageRoot
+    from tests.windowsystem import KNOWN_BAD, compliant, probe_outputs, render_tree
+
+    system = compliant() if variant == "compliant" else KNOWN_BAD[variant][0]()
+    live = statuses(scan(tmp_path, probe_outputs(system)))
+    at_rest = ScanRun("dir", "dir:fake", "windows", windows_checks())
+    root = render_tree(system, tmp_path / "c")
+    context = ScanContext(mode=Mode.OFFLINE, target_kind="dir", scan_date="2026-01-15")
+    at_rest.judge(windows_checks(), Facts(ImageRoot(root), context))
+    offline = statuses(at_rest)
+    # Only a running instance knows pending updates; only a disk shows BitLocker signatures.
+    both = set(live) - {"windows.updates.pending", "windows.filesystem.bitlocker"}
+    assert {c: live[c] for c in both} == {c: offline[c] for c in both}
+    assert offline["windows.updates.pending"] == "skip"
+    failed = {c for c, status in live.items() if status == "fail"}
+    assert failed == (set() if variant == "compliant" else KNOWN_BAD[variant][1])
