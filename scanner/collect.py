@@ -13,7 +13,7 @@ import posixpath
 import re
 import secrets
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,12 +145,13 @@ def _probe_call(fact: Fact[Any]) -> str:
     return f"{function} {fact.name} {timeout} {shlex.quote(fact.probe.script)}"
 
 
-def _part(facts: list[Fact[Any]]) -> list[str]:
-    """One part's probe calls: the background ones start first, the others run meanwhile one
-    after another, and the background ones' records follow, in a fixed order."""
+def _part(facts: list[Fact[Any]], meanwhile: Sequence[str] = ()) -> list[str]:
+    """One part's probe calls: the background ones start first, the others (and `meanwhile`,
+    the file copies) run meanwhile one after another, and the background ones' records follow,
+    in a fixed order."""
     background = [f for f in facts if f.probe is not None and f.probe.background]
     foreground = [f for f in facts if f not in background]
-    calls = [_probe_call(f) for f in (*background, *foreground)]
+    calls = [*(_probe_call(f) for f in (*background, *foreground)), *meanwhile]
     if background:
         calls.append("amiscan_bg_records " + " ".join(f.name for f in background))
     return calls
@@ -204,9 +205,9 @@ def build_script(facts: Iterable[Fact[Any]], settings: LiveSettings) -> Collecti
             prelude,
             "AMISCAN_PRIV=1",
             'printf \'%s ROOT %s\\n\' "$AMISCAN_M" "$(id -u)"',
-            *_part(root_part),
-            _copy_call(patterns),
-            "amiscan_copy_listed",
+            # The copies need only the foreground probes' lists: they overlap the slow search
+            # and package query instead of waiting for them.
+            *_part(root_part, meanwhile=(_copy_call(patterns), "amiscan_copy_listed")),
             "exit 0",
         ]
     )
