@@ -330,9 +330,9 @@ class RegistryKey:
             yield self.hive._key_at(offset, self.path)
 
     def subkey(self, name: str) -> RegistryKey | None:
-        """The direct subkey called `name`, compared case-insensitively as Windows does."""
-        wanted = name.casefold()
-        return next((k for k in self.subkeys() if k.name.casefold() == wanted), None)
+        """The direct subkey called `name`, compared without case as Windows does."""
+        wanted = windows_upper(name)
+        return next((k for k in self.subkeys() if windows_upper(k.name) == wanted), None)
 
     def key(self, path: str) -> RegistryKey | None:
         """A key below this one, by backslash-separated path."""
@@ -346,8 +346,8 @@ class RegistryKey:
 
     def value(self, name: str) -> RegistryValue | None:
         """The value called `name` ("" for the default value), case-insensitively."""
-        wanted = name.casefold()
-        return next((v for v in self.values() if v.name.casefold() == wanted), None)
+        wanted = windows_upper(name)
+        return next((v for v in self.values() if windows_upper(v.name) == wanted), None)
 
     def int_value(self, name: str) -> int | None:
         found = self.value(name)
@@ -356,6 +356,15 @@ class RegistryKey:
     def text_value(self, name: str) -> str | None:
         found = self.value(name)
         return found.as_text() if found is not None else None
+
+
+def windows_upper(name: str) -> str:
+    """A name as Windows compares registry names: each character upper-cased on its own.
+
+    str.casefold and str.upper map one character to several ("ß" to "ss"/"SS"), which would
+    make "Größe" and "GRÖSSE" one name; Windows keeps them apart.
+    """
+    return "".join(upper if len(upper := ch.upper()) == 1 else ch for ch in name)
 
 
 def _name(raw: bytes, compressed: bool) -> str:

@@ -21,6 +21,7 @@ from scanner.parsers.regf import (
     RegistryKey,
     RegistryValue,
     control_set,
+    windows_upper,
 )
 from tests.hives import (
     Binary,
@@ -1000,3 +1001,15 @@ def test_repeated_huge_cell_costs_work_in_proportion_to_the_hive(small: bytes) -
     assert all(v.data is values[0].data for v in values)
     copied = counting.copied
     assert copied <= 4 * len(data), f"copied {copied} bytes reading a {len(data)}-byte hive"
+
+
+@pytest.mark.parametrize(
+    ("stored", "asked", "same"),
+    [
+        ("Größe", "GRÖßE", True),
+        ("Größe", "GRÖSSE", False),
+        ("CurrentControlSet", "currentcontrolset", True),
+    ],
+)
+def test_names_compare_as_windows_upper_cases_them(stored: str, asked: str, same: bool) -> None:
+    assert (windows_upper(stored) == windows_upper(asked)) is same
