@@ -78,6 +78,26 @@ def moto(moto_server: Moto) -> Moto:
     return moto_server
 
 
+@pytest.fixture
+def moto_ebs(moto: Moto) -> Any:
+    """An EBS direct client of the moto server (to upload snapshots)."""
+    return boto3.client(
+        "ebs",
+        endpoint_url=moto.url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture
+def moto_env(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process's AWS environment pointed at the moto server, for in-process scans."""
+    for key, value in moto.env({}).items():
+        monkeypatch.setenv(key, value)
+    yield
+
+
 def register_image(
     client: Any,
     *,

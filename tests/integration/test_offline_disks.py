@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from scanner.cancel import Cancel
@@ -170,36 +169,18 @@ def test_a_disk_image_gives_the_statuses_of_its_root_as_a_directory(
     assert report.target.details["contents"].startswith("a Linux root")
 
 
-@pytest.fixture
-def ebs(moto: Moto) -> Any:
-    return boto3.client(
-        "ebs",
-        endpoint_url=moto.url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-@pytest.fixture
-def aws_env(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key, value in moto.env({}).items():
-        monkeypatch.setenv(key, value)
-    yield
-
-
 @pytest.mark.parametrize("variant", ["clean", "stray-key", "aws-key"])
 def test_a_snapshot_and_an_ami_without_launch_give_the_statuses_of_the_directory(
     trees: dict[str, Path],
     expected: dict[str, Statuses],
     tmp_path: Path,
     moto: Moto,
-    ebs: Any,
-    aws_env: None,
+    moto_ebs: Any,
+    moto_env: None,
     variant: str,
 ) -> None:
     disk = make_gpt_disk(make_ext4(trees[variant], tmp_path / "root.ext4"), tmp_path / "d.img")
-    snapshot = upload_snapshot(ebs, disk)
+    snapshot = upload_snapshot(moto_ebs, disk)
     statuses, report = _statuses(f"snapshot:{snapshot}")
     assert statuses == expected[variant]
     assert "blocks" in report.target.details["read"]

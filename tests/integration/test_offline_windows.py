@@ -16,11 +16,10 @@ import shutil
 import struct
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from scanner.cancel import Cancel
@@ -298,36 +297,18 @@ def test_a_directory_of_the_volume_gives_the_statuses_of_its_disk(
 # --- 5. snapshot: and ami-… --no-launch -------------------------------------------------------------
 
 
-@pytest.fixture
-def ebs(moto: Moto) -> Any:
-    return boto3.client(
-        "ebs",
-        endpoint_url=moto.url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-@pytest.fixture
-def aws_env(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key, value in moto.env({}).items():
-        monkeypatch.setenv(key, value)
-    yield
-
-
 # The compliant image, and one whose verdict lies in the disk's second data partition.
 @pytest.mark.parametrize("variant", ["compliant", "bitlocker_volume"])
 def test_a_windows_snapshot_and_ami_without_launch_give_the_statuses_of_the_disk(
     disk_of: Callable[[str], Path],
     disk_report: Callable[[str], Report],
     moto: Moto,
-    ebs: Any,
-    aws_env: None,
+    moto_ebs: Any,
+    moto_env: None,
     variant: str,
 ) -> None:
     expected = windows_statuses(disk_report(variant))
-    snapshot = upload_snapshot(ebs, disk_of(variant))
+    snapshot = upload_snapshot(moto_ebs, disk_of(variant))
 
     report = scan(f"snapshot:{snapshot}")
     assert report.errors == ()
