@@ -161,6 +161,29 @@ def test_an_encrypted_root_still_fails_the_unencrypted_check(
     assert "LUKS" in error and "no volume holds a Linux root" in error
 
 
+def test_a_bitlocker_system_volume_fails_the_bitlocker_check_and_no_linux_one(
+    tmp_path: Path,
+) -> None:
+    from tests.windowsystem import BITLOCKER_SIGNATURE
+
+    boot = tmp_path / "boot"
+    boot.mkdir()
+    (boot / "bootmgr").write_bytes(b"MZ")
+    boot_fs = make_ext4(boot, tmp_path / "boot.ext4", 8)
+    encrypted = tmp_path / "c.img"
+    sector = bytearray(512)
+    sector[0:3], sector[3:11], sector[510:512] = b"\xeb\x58\x90", BITLOCKER_SIGNATURE, b"\x55\xaa"
+    encrypted.write_bytes(bytes(sector) + bytes(16 * MiB - 512))
+    report = scan(_two_partitions(boot_fs, encrypted, tmp_path / "disk.img"))
+    by_id = {r.id: r for r in report.results}
+    # BitLocker names the platform: the Windows check fails, no Linux check is listed.
+    assert report.target.platform == "windows"
+    assert by_id["windows.filesystem.bitlocker"].status is Status.FAIL
+    assert "partition 2" in by_id["windows.filesystem.bitlocker"].summary
+    assert not [check for check in by_id if check.startswith("linux.")]
+    assert report.verdict is Verdict.FAIL
+
+
 def test_a_root_on_btrfs_says_amiscan_does_not_read_btrfs(tmp_path: Path) -> None:
     mkfs = shutil.which("mkfs.btrfs") or shutil.which("mkfs.btrfs", path="/usr/sbin:/sbin")
     if not mkfs:
