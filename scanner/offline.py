@@ -30,7 +30,8 @@ def judge_recognised(
     platform = Platform.WINDOWS if found.contents is Contents.WINDOWS else Platform.LINUX
     run.platform = platform.value
     run.checks = [c for c in run.checks if c.platform in (Platform.IMAGE, platform)]
-    # Imported here: a Linux scan never loads the Windows facts, nor the reverse.
+    # Imported here: each platform's scan module (its collectors, transports) loads only when
+    # the files hold that OS.
     if platform is Platform.WINDOWS:
         from scanner.windows import record_os
     else:
