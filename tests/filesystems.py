@@ -5,7 +5,7 @@ read can."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from scanner.disk.device import BlockDevice, DiskError
@@ -21,6 +21,48 @@ def walk(fs: FileSystem, inode: int, path: bytes = b"") -> Iterator[tuple[bytes,
         yield path + name, child
         if fs.node(child).kind is Kind.DIRECTORY:
             yield from walk(fs, child, path + name + b"/")
+
+
+# What a test image holds: name → ("file", bytes) | ("dir", {...}) | ("link", target) | anything
+# else for a special file (FIFO, device). Names and link targets are bytes, or text written as
+# UTF-8.
+ExpectedTree = Mapping[str, tuple[object, ...]] | Mapping[bytes, tuple[object, ...]]
+
+
+def _encoded(text: object) -> bytes:
+    return text if isinstance(text, bytes) else str(text).encode()
+
+
+def assert_tree(fs: FileSystem, inode: int, expected: ExpectedTree, path: bytes = b"") -> int:
+    """Asserts the directory at `inode` holds exactly `expected`, names, kinds, sizes, bytes
+    and link targets; returns how many files it compared."""
+    listed = list(fs.entries(inode))
+    names = [name for name, _ in listed]
+    assert len(names) == len(set(names)), path
+    by_name = {_encoded(name): spec for name, spec in expected.items()}
+    assert sorted(names) == sorted(by_name), path
+    compared = 0
+    for name, child in listed:
+        spec = by_name[name]
+        node = fs.node(child)
+        where = path + b"/" + name
+        if spec[0] == "file":
+            content = spec[1]
+            assert isinstance(content, bytes)
+            assert (node.kind, node.size) == (Kind.FILE, len(content)), where
+            assert fs.read(child, 0, len(content) + 100) == content, where
+            compared += 1
+        elif spec[0] == "dir":
+            assert node.kind is Kind.DIRECTORY, where
+            compared += assert_tree(fs, child, spec[1], where)  # type: ignore[arg-type]
+        elif spec[0] == "link":
+            target = _encoded(spec[1])
+            assert node.kind is Kind.SYMLINK, where
+            assert fs.read_link(child) == target, where
+            assert node.size == len(target), where
+        else:
+            assert node.kind is Kind.OTHER, where
+    return compared
 
 
 def read_everything(fs: FileSystem) -> int:

@@ -27,6 +27,7 @@ from scanner.disk.ntfs import (
 from tests.filesystems import (
     CutDevice,
     assert_reads_in_odd_chunks,
+    assert_tree,
     copy_image,
     read_everything,
     walk,
@@ -137,33 +138,6 @@ def _open(path: Path) -> NtfsFileSystem:
     return NtfsFileSystem(FileDevice(path))
 
 
-def _compare(fs: NtfsFileSystem, inode: int, expected: Tree, path: str) -> int:
-    listed = list(fs.entries(inode))
-    names = [name for name, _ in listed]
-    assert len(names) == len(set(names)), path
-    assert sorted(names) == sorted(name.encode() for name in expected), path
-    compared = 0
-    for name, child in listed:
-        spec = expected[name.decode()]
-        node = fs.node(child)
-        where = f"{path}/{name.decode()}"
-        if spec[0] == "file":
-            content = spec[1]
-            assert isinstance(content, bytes)
-            assert (node.kind, node.size) == (Kind.FILE, len(content)), where
-            assert fs.read(child, 0, len(content) + 100) == content, where
-            compared += 1
-        elif spec[0] == "dir":
-            assert node.kind is Kind.DIRECTORY, where
-            compared += _compare(fs, child, spec[1], where)  # type: ignore[arg-type]
-        else:
-            assert node.kind is Kind.SYMLINK, where
-            target = str(spec[1]).encode()
-            assert fs.read_link(child) == target, where
-            assert node.size == len(target), where
-    return compared
-
-
 def _files(tree: Tree) -> Iterator[bytes]:
     for spec in tree.values():
         if spec[0] == "file":
@@ -188,7 +162,7 @@ def test_every_name_kind_size_and_byte(image: Image) -> None:
     """Every name (no metafiles, no short names, no "."), kind, size and byte of the tree,
     including the LZNT1-compressed file, the sparse file and both hard links."""
     fs = _open(image.path)
-    assert _compare(fs, fs.root, image.tree, "") == sum(1 for _ in _files(image.tree))
+    assert assert_tree(fs, fs.root, image.tree) == sum(1 for _ in _files(image.tree))
 
 
 def test_reads_at_odd_offsets_in_odd_chunks(image: Image) -> None:

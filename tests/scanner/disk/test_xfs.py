@@ -18,6 +18,7 @@ from scanner.disk.xfs import XfsFileSystem, probe
 from tests.filesystems import (
     CutDevice,
     assert_reads_in_odd_chunks,
+    assert_tree,
     copy_image,
     read_everything,
     walk,
@@ -182,35 +183,6 @@ def _open(path: Path) -> XfsFileSystem:
     return XfsFileSystem(FileDevice(path))
 
 
-def _compare(fs: XfsFileSystem, inode: int, expected: Tree, path: bytes) -> int:
-    """Asserts the directory at `inode` holds exactly `expected`; returns files compared."""
-    listed = list(fs.entries(inode))
-    names = [name for name, _ in listed]
-    assert len(names) == len(set(names)), path
-    assert sorted(names) == sorted(expected), path
-    compared = 0
-    for name, child in listed:
-        spec = expected[name]
-        node = fs.node(child)
-        where = path + b"/" + name
-        if spec[0] == "file":
-            content = spec[1]
-            assert isinstance(content, bytes)
-            assert (node.kind, node.size) == (Kind.FILE, len(content)), where
-            assert fs.read(child, 0, len(content) + 100) == content, where
-            compared += 1
-        elif spec[0] == "dir":
-            assert node.kind is Kind.DIRECTORY, where
-            compared += _compare(fs, child, spec[1], where)  # type: ignore[arg-type]
-        elif spec[0] == "link":
-            assert node.kind is Kind.SYMLINK, where
-            assert fs.read_link(child) == spec[1], where
-            assert node.size == len(spec[1]), where
-        else:
-            assert node.kind is Kind.OTHER, where
-    return compared
-
-
 def test_probe_and_description(image: Image) -> None:
     device = FileDevice(image.path)
     assert probe(device)
@@ -224,7 +196,7 @@ def test_probe_and_description(image: Image) -> None:
 
 def test_every_name_kind_size_and_byte(image: Image) -> None:
     fs = _open(image.path)
-    compared = _compare(fs, fs.root, image.tree, b"")
+    compared = assert_tree(fs, fs.root, image.tree)
     assert compared == sum(1 for _ in _files(image.tree))
 
 
@@ -378,7 +350,7 @@ def test_log_without_unmount_record_is_dirty(v5_image: Image, tmp_path: Path) ->
     fs = _open(path)
     assert fs.dirty.startswith("XFS (v5) file system on ")
     assert "not cleanly unmounted" in fs.dirty
-    assert _compare(fs, fs.root, v5_image.tree, b"") > 0
+    assert assert_tree(fs, fs.root, v5_image.tree) > 0
 
 
 @pytest.mark.parametrize("field", ["startoff 10", "extentflag 1"])
