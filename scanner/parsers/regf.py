@@ -160,13 +160,7 @@ class Hive:
 
     def key(self, path: str) -> RegistryKey | None:
         """The key at a backslash-separated path from the root (case-insensitive), or None."""
-        current = self.root
-        for part in (p for p in path.split("\\") if p):
-            found = current.subkey(part)
-            if found is None:
-                return None
-            current = found
-        return current
+        return self.root.key(path)
 
     # --- cells --------------------------------------------------------------------------------
 
@@ -336,9 +330,12 @@ class RegistryKey:
 
     def key(self, path: str) -> RegistryKey | None:
         """A key below this one, by backslash-separated path."""
-        current: RegistryKey | None = self
+        current = self
         for part in (p for p in path.split("\\") if p):
-            current = current.subkey(part) if current is not None else None
+            found = current.subkey(part)
+            if found is None:
+                return None
+            current = found
         return current
 
     def values(self) -> Iterator[RegistryValue]:
