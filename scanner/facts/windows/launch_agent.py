@@ -284,17 +284,19 @@ def agents_at_rest(g: Gathered) -> LaunchAgents:
     found = []
     versions: dict[str, str] | None = None
     for agent in _AGENT_FILES:
-        if find_file(g.files, agent.marker) is None:
-            continue
-        config = read_text(g, agent.config, _CONFIG_LIMIT)
         if agent.display_name:
+            if find_file(g.files, agent.marker) is None:
+                continue
             versions = _installed_versions(g) if versions is None else versions
             version = versions.get(agent.display_name, "")
         else:
-            # EC2Launch v1 is a PowerShell module: its manifest names the version.
+            # EC2Launch v1 is a PowerShell module: its manifest marks it and names the version.
             manifest = read_text(g, agent.marker, _CONFIG_LIMIT)
-            match = _MODULE_VERSION.search(manifest.text) if manifest else None
+            if manifest is None:
+                continue
+            match = _MODULE_VERSION.search(manifest.text)
             version = match.group(1) if match else ""
+        config = read_text(g, agent.config, _CONFIG_LIMIT)
         found.append(
             AgentInstall(
                 agent.agent, version, expand(agent.config), config.text if config else None
