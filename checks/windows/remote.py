@@ -27,7 +27,6 @@ from scanner.facts.windows.network import (
     WINRM_LISTENERS,
     WINRM_SERVICE,
     Listening,
-    Service,
     Services,
 )
 from scanner.model import Evidence, Outcome, Platform, Severity, Status
@@ -82,13 +81,6 @@ def _at_rest(listening: Listening) -> str:
     return "" if listening.observed else " (configuration at rest; not observed running)"
 
 
-def _serving(service: Service | None) -> bool:
-    """Running (live), or set to start automatically (at rest)."""
-    if service is None:
-        return False
-    return service.running if service.observed else service.starts_at_boot
-
-
 def _winrm_http_listener(facts: Facts) -> tuple[bool, list[Evidence]]:
     listeners = facts.get(WINRM_LISTENERS)
     evidence = [line("winrm/config/listener", item.describe()) for item in listeners]
@@ -132,7 +124,8 @@ def vetting_access(facts: Facts) -> Outcome:
         unsettled, http_listener, listener_lines = exc, False, []
     winrm_open, winrm_lines = _port_open(listening, firewall, WINRM_HTTP_PORT)
     evidence += listener_lines + winrm_lines + _reach_line(facts, WINRM_HTTP_PORT)
-    if http_listener and winrm_open and _serving(services.get(WINRM_SERVICE)):
+    winrm = services.get(WINRM_SERVICE)
+    if http_listener and winrm_open and winrm is not None and winrm.serving:
         return Outcome(
             Status.PASS,
             f"WinRM listens on {WINRM_HTTP_PORT} and admits {_RANGES}{_at_rest(listening)}",
@@ -143,7 +136,7 @@ def vetting_access(facts: Facts) -> Outcome:
     for port in SMB_PORTS:
         smb_open, smb_lines = _port_open(listening, firewall, port)
         evidence += smb_lines
-        if _serving(smb) and smb_open:
+        if smb is not None and smb.serving and smb_open:
             return Outcome(
                 Status.PASS,
                 f"SMB listens on {port} and admits {_RANGES}{_at_rest(listening)}",

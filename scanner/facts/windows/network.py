@@ -9,7 +9,7 @@ from typing import Any
 from scanner.facts.base import FactFailed, FactUnavailable, Gathered
 from scanner.facts.windows.common import as_int, as_list, as_text, probe_json, windows_fact
 from scanner.facts.windows.volume import software_key, system_key
-from scanner.parsers.regf import RegistryKey
+from scanner.parsers.regf import RegistryKey, windows_upper
 
 # --- services -----------------------------------------------------------------------------------
 
@@ -63,6 +63,11 @@ class Service:
         return (self.running or not self.observed) and self.starts_at_boot
 
     @property
+    def serving(self) -> bool:
+        """Running (live), or set to start automatically (at rest)."""
+        return self.running if self.observed else self.starts_at_boot
+
+    @property
     def can_run(self) -> bool:
         """Running (live); not disabled (at rest: Windows starts a manual service on demand)."""
         return self.running if self.observed else not self.disabled
@@ -103,10 +108,11 @@ def services_at_rest(g: Gathered) -> Services:
     services = system_key(g, "Services")
     if services is None:
         raise FactFailed("HKLM\\SYSTEM\\CurrentControlSet\\Services is missing from the image")
+    # One pass over the few hundred service keys, not one per service looked for.
+    wanted = {windows_upper(name) for name in _SERVICE_NAMES}
     found = []
-    for name in _SERVICE_NAMES:
-        key = services.subkey(name)
-        if key is None:
+    for key in services.subkeys():
+        if windows_upper(key.name) not in wanted:
             continue
         start = key.int_value("Start")
         mode = _START_MODES.get(start, f"Start={start}") if start is not None else "(no Start)"
