@@ -23,8 +23,8 @@ from scanner.targets.base import UNKNOWN_PLATFORM, ScanOptions, TargetError
 # The check an image whose root cannot be read can still be judged by, per kind of encryption:
 # a LUKS root is Linux's, a BitLocker one Windows'.
 UNENCRYPTED_CHECKS = {
-    "LUKS": ("linux.filesystem.unencrypted", "linux"),
-    "BitLocker": ("windows.filesystem.bitlocker", "windows"),
+    "luks": ("linux.filesystem.unencrypted", "linux"),
+    "bitlocker": ("windows.filesystem.bitlocker", "windows"),
 }
 OFFLINE_NOTE = (
     "judged offline from the image's files: checks that need a running instance are skipped"
@@ -57,17 +57,17 @@ def judge_disks(
     run.notes.extend(image.notes)
     context = dataclasses.replace(context, encrypted_volumes=image.encrypted)
     if image.tree is None:
-        _judge_encryption(run, image.encrypted, context)
+        _judge_encryption(run, image, context)
         raise ScanAborted(image.problem)
     run.details["mounts"] = {point: fs.description for point, fs in image.tree.mounts.items()}
     recognise_and_judge(run, image.tree, context)
     return image
 
 
-def _judge_encryption(run: ScanRun, encrypted: tuple[str, ...], context: ScanContext) -> None:
+def _judge_encryption(run: ScanRun, image: AssembledImage, context: ScanContext) -> None:
     """Fail the encryption check of the OS the encrypted volumes point to, before aborting."""
-    kinds = {line.rpartition(": ")[2] for line in encrypted}
-    wanted = [UNENCRYPTED_CHECKS[kind] for kind in sorted(kinds) if kind in UNENCRYPTED_CHECKS]
+    kinds = {v.volume.content for v in image.volumes if v.volume.content in UNENCRYPTED_CHECKS}
+    wanted = [UNENCRYPTED_CHECKS[kind] for kind in sorted(kinds)]
     if not wanted:
         return
     # With both kinds the platform stays unknown; each check judges its own volumes.
