@@ -28,8 +28,7 @@ def judge_recognised(
 ) -> None:
     """Judge the offline checks of the recognised OS; the other platform's checks do not apply."""
     platform = Platform.WINDOWS if found.contents is Contents.WINDOWS else Platform.LINUX
-    run.platform = platform.value
-    run.checks = [c for c in run.checks if c.platform in (Platform.IMAGE, platform)]
+    run.settle_platform(platform.value)
     # Imported here: each platform's scan module (its collectors, transports) loads only when
     # the files hold that OS.
     if platform is Platform.WINDOWS:

@@ -77,6 +77,12 @@ class ScanRun:
         finally:
             self.phases.append(Phase(name, round(time.monotonic() - started, 3)))
 
+    def settle_platform(self, platform: str) -> None:
+        """The platform became known during the scan (an AMI's, or the OS an image holds): the
+        other platform's checks do not apply."""
+        self.platform = platform
+        self.checks = [c for c in self.checks if c.platform.value in ("image", platform)]
+
     def judge(self, checks: list[Check], facts: Facts) -> None:
         """Run checks against gathered facts; each is isolated from the others' failures."""
         for item in checks:

@@ -184,9 +184,8 @@ class AmiTarget:
             or "windows" in str(image.get("PlatformDetails", "")).lower()
         )
         self.platform = "windows" if windows else "linux"
-        run.platform = self.platform
-        # Only now is the platform known: the other platform's checks do not apply.
-        run.checks = [c for c in run.checks if c.platform.value in ("image", self.platform)]
+        # Only now is the platform known.
+        run.settle_platform(self.platform)
         run.details.update(
             {
                 "name": image.get("Name"),

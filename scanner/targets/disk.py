@@ -73,8 +73,7 @@ def _judge_encryption(run: ScanRun, image: AssembledImage, context: ScanContext)
     # With both kinds the platform stays unknown; each check judges its own volumes.
     platforms = {platform for _, platform in wanted}
     if len(platforms) == 1:
-        run.platform = platforms.pop()
-        run.checks = [c for c in run.checks if c.platform.value in ("image", run.platform)]
+        run.settle_platform(platforms.pop())
     ids = {check_id for check_id, _ in wanted}
     run.judge(
         [c for c in run.checks if c.id in ids], Facts(MemoryTree(), context, cancel=run.cancel)
