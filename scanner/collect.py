@@ -50,6 +50,9 @@ fi
 amiscan_field() { _v=$(amiscan_enc); [ -n "$_v" ] || _v=-; printf '%s' "$_v"; }
 AMISCAN_T=$(mktemp -d 2>/dev/null) || { AMISCAN_T=/tmp/amiscan.$$; mkdir -m 700 "$AMISCAN_T"; }
 trap 'rm -rf "$AMISCAN_T"' EXIT
+# Probes keep their own scratch files here too (the secret search's greps), so that a probe
+# stopped by its timeout leaves nothing behind.
+export AMISCAN_T
 export AMISCAN_FILES="$AMISCAN_T/files"; : >"$AMISCAN_FILES"
 if command -v timeout >/dev/null 2>&1; then AMISCAN_TIMEOUT=timeout; else AMISCAN_TIMEOUT=; fi
 amiscan_now() {

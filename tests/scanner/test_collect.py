@@ -91,6 +91,17 @@ def test_a_hung_probe_times_out_alone_and_later_probes_still_run() -> None:
     assert result.duration_s < 30
 
 
+def test_probes_get_a_scratch_directory_removed_with_the_script_even_after_a_timeout() -> None:
+    # The secret search keeps its greps' files there: a search stopped by its timeout cannot
+    # clean up after itself.
+    keeps = '[ -n "$AMISCAN_T" ] && mkdir "$AMISCAN_T/kept" && echo "$AMISCAN_T"; sleep 60'
+    facts = [probe_fact("t.scratch", keeps, timeout_s=1), probe_fact("t.after", "echo fine")]
+    _, _, collected = run(facts)
+    assert collected.outputs["t.scratch"].timed_out
+    scratch = collected.outputs["t.scratch"].stdout.decode().strip()
+    assert scratch.startswith("/") and not os.path.exists(scratch)
+
+
 def test_requested_files_are_copied_back_with_their_full_size(tmp_path: Any) -> None:
     small = tmp_path / "small.txt"
     small.write_bytes(b"hello\xff\n")

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from scanner.collect import OUTPUT_LIMIT
 from scanner.facts.base import Fact, FactFailed, FactUnavailable, Gathered, Probe
 from scanner.facts.linux.accounts import PASSWD, PasswdEntry
 from scanner.fs import (
@@ -112,6 +113,10 @@ AWS_FILES = Fact(
 SEARCH_DIRS = ("/root", "/home", "/etc", "/opt", "/srv", "/usr/local")
 MAX_SEARCHED_FILE = 2 * 1024 * 1024
 MAX_MATCHES_PER_FILE = 20
+# Greps run side by side, one per core up to this many, each given files in batches of this
+# many bytes of names (xargs' default, 128 KiB, makes more batches, each costing processes).
+_MAX_GREPS = 8
+_GREP_BATCH_BYTES = 1024 * 1024
 
 _GREP_PATTERN = (
     r"(AKIA|ASIA)[A-Z0-9]{16}"
@@ -194,10 +199,15 @@ END {{
 
 
 def secret_search_script(
-    dirs: tuple[str, ...] = SEARCH_DIRS, accounts_file: str = "/etc/passwd"
+    dirs: tuple[str, ...] = SEARCH_DIRS,
+    accounts_file: str = "/etc/passwd",
+    *,
+    batch_bytes: int = _GREP_BATCH_BYTES,
+    output_limit: int = OUTPUT_LIMIT,
 ) -> str:
     """The live probe: grep records of the files below `dirs` and the homes in `accounts_file`,
-    then a marker line for each bound the search hit (see `_parse_bounds`)."""
+    then a marker line for each bound the search hit (see `_parse_bounds`). Its records come
+    in no particular order when greps run side by side."""
     size = f"-size -{MAX_SEARCHED_FILE // 1024}k"
     skipped = "|".join(f"{h}|{h}/*" for h in (*SEARCH_DIRS, *_SKIPPED_HOMES) if h != "/")
     return rf"""
@@ -223,11 +233,42 @@ amiscan_tops() {{
     [ -d "$d" ] && {{ echo T >&3; amiscan_search "$d"; }}
   done
 }}
+# One grep per core (at most {_MAX_GREPS}): grep is the search's bottleneck, and a single one
+# leaves the other cores idle while find feeds it. Greps writing to one pipe could interleave a
+# long record with another's, so each batch appends its records, cut to size, to a file of its
+# own (named by its shell's pid, which no two live batches share), and the files are joined
+# once all have ended. The files are bounded as the pipe was: once they hold more than the
+# probe's output limit, the batches still to come do not run, and the output is cut (the
+# search is then incomplete, and says so).
+cores=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null)
+case "$cores" in ''|*[!0-9]*) cores=1 ;; esac
+[ "$cores" -le {_MAX_GREPS} ] || cores={_MAX_GREPS}
+greps=
+if [ "$cores" -gt 1 ] && printf 'x\0' | xargs -0 -r -P 2 true 2>/dev/null; then
+  greps=$(mktemp -d "${{AMISCAN_T:-${{TMPDIR:-/tmp}}}}/grep.XXXXXX" 2>/dev/null) || greps=
+fi
+if [ -n "$greps" ]; then
+  trap 'rm -rf "$greps"' EXIT
+  trap 'exit 143' INT TERM
+  amiscan_grep() {{
+    xargs -0 -r -P "$cores" -s {batch_bytes} sh -c '
+      d=$0 p=$1; shift
+      [ -e "$d/full" ] && exit 0
+      grep -IHnZE -m {MAX_MATCHES_PER_FILE} -e "$p" -- "$@" 2>/dev/null \
+        | cut -c1-{_RECORD_LIMIT} | head -c {output_limit + 1} >>"$d/g.$$"
+      [ "$(cat "$d"/g.* | wc -c)" -le {output_limit} ] || : >"$d/full"' \
+      "$greps" '{_GREP_PATTERN}' 2>/dev/null
+    cat "$greps"/g.* 2>/dev/null
+  }}
+else
+  amiscan_grep() {{
+    xargs -0 -r grep -IHnZE -m {MAX_MATCHES_PER_FILE} -e '{_GREP_PATTERN}' 2>/dev/null
+  }}
+fi
 {{
   bounds=$(
     {{ {{ amiscan_tops 3>&1 1>&4 | LC_ALL=C awk '{_BOUNDS_AWK}' >&6; }} 4>&1 \
-      | xargs -0 -r grep -IHnZE -m {MAX_MATCHES_PER_FILE} -e '{_GREP_PATTERN}' 2>/dev/null \
-      | cut -c1-{_RECORD_LIMIT} >&5; }} 6>&1
+      | amiscan_grep | cut -c1-{_RECORD_LIMIT} >&5; }} 6>&1
   )
 }} 5>&1
 [ -z "$bounds" ] || printf '%s\n' "$bounds"
@@ -425,7 +466,10 @@ def _derive_secret_matches(g: Gathered) -> SecretSearch:
         output = g.require_output()
         if output.timed_out:
             raise FactFailed("the search for secrets timed out")
-        matches = tuple(_parse_grep(output.text))
+        # Greps running side by side finish in any order: sorted, a report does not change
+        # from one run to the next.
+        records = sorted(_parse_grep(output.text), key=lambda m: (m.path, m.line_number))
+        matches = tuple(records)
         incomplete = _parse_bounds(output.text)
         if output.truncated:
             incomplete += (f"the search's output was cut at {len(output.stdout)} bytes",)

@@ -194,9 +194,10 @@ def test_secret_matches_live_parse_the_grep_records(live_facts: LiveFacts) -> No
         f"/srv/url.txt\x003:http://x:8080/?k={KEY_ID}\n"
     )
     matches = live_facts(outputs={SECRET_MATCHES: grep}).get(SECRET_MATCHES).matches
+    # Sorted by path and line: greps side by side print in no fixed order.
     assert [(m.path, m.line_number, m.kind, m.text) for m in matches] == [
-        ("/opt/a.ini", 2, "aws-access-key-id", f"key = {KEY_ID}"),
         ("/etc/pki/k.pem", 1, "private-key", "-----BEGIN EC PRIVATE KEY-----"),
+        ("/opt/a.ini", 2, "aws-access-key-id", f"key = {KEY_ID}"),
         ("/srv/url.txt", 3, "aws-access-key-id", f"http://x:8080/?k={KEY_ID}"),
     ]
 
@@ -301,6 +302,146 @@ def test_the_live_script_on_a_shallow_tree_reports_no_bound(tmp_path: Path) -> N
     live = _live_search(run.stdout.decode().replace(str(tmp_path), ""))
     assert [(m.path, m.kind) for m in live.matches] == [("/opt/a/k.ini", "aws-access-key-id")]
     assert live.incomplete == ()
+
+
+# --- greps side by side ---------------------------------------------------------------------
+
+
+def _shim(bin_dir: Path, name: str, body: str) -> None:
+    """An executable `name` in bin_dir, put first on PATH, to stand in for (or log) a tool."""
+    bin_dir.mkdir(exist_ok=True)
+    shim = bin_dir / name
+    shim.write_text(f"#!/bin/sh\n{body}\n")
+    shim.chmod(0o755)
+
+
+def _run_search(
+    tmp_path: Path, tops: tuple[str, ...], cores: int, **script: int
+) -> tuple[list[bytes], list[str], list[str]]:
+    """The live script over `tops` as a guest with `cores` CPUs: its grep records (sorted),
+    the command lines of the xargs that ran greps side by side, and one line per grep run."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "tools.log"
+    log.unlink(missing_ok=True)
+    real_xargs, real_grep = _which("xargs"), _which("grep")
+    _shim(bin_dir, "nproc", f"echo {cores}")
+    _shim(bin_dir, "xargs", f'echo "xargs $*" >>{log}; exec {real_xargs} "$@"')
+    _shim(bin_dir, "grep", f'echo grep >>{log}; exec {real_grep} "$@"')
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(exist_ok=True)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "TMPDIR": str(scratch)}
+    env.pop("AMISCAN_T", None)
+    run = subprocess.run(
+        ["sh", "-c", secret_search_script(tops, "/dev/null", **script)],
+        capture_output=True,
+        timeout=120,
+        check=True,
+        env=env,
+    )
+    assert list(scratch.iterdir()) == []  # the greps' files are gone
+    lines = log.read_text().splitlines()
+    records = sorted(r for r in run.stdout.split(b"\n") if b"\0" in r)
+    return (
+        records,
+        # The xargs that runs greps side by side (not the one that checks for -P).
+        [ln for ln in lines if ln.startswith("xargs ") and " sh -c " in ln],
+        [ln for ln in lines if ln == "grep"],
+    )
+
+
+def _which(tool: str) -> str:
+    import shutil
+
+    found = shutil.which(tool)
+    assert found is not None
+    return found
+
+
+def _secret_files(root: Path, count: int, seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    for index in range(count):
+        folder = root / rng.choice(["etc", "root", "home/u", "opt/app/x", "srv"])
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [os.urandom(rng.randint(0, 40)).hex() for _ in range(rng.randint(0, 30))]
+        for _ in range(rng.randint(0, 25)):  # past the per-file match limit at times
+            lines.insert(rng.randint(0, len(lines)), rng.choice([KEY_ID, PRIVATE_KEY[:40]]))
+        data = "\n".join(lines).encode()
+        (folder / f"file-{index:04}").write_bytes(b"\0" + data if index % 9 == 0 else data)
+
+
+def test_greps_side_by_side_find_exactly_what_one_grep_finds(tmp_path: Path) -> None:
+    image = tmp_path / "image"
+    _secret_files(image, 400, seed=5)
+    tops = tuple(str(image / top) for top in ("root", "home", "etc", "opt", "srv"))
+    one, one_xargs, _ = _run_search(tmp_path, tops, cores=1)
+    # Small batches: many greps, on four "cores".
+    four, four_xargs, greps = _run_search(tmp_path, tops, cores=4, batch_bytes=2048)
+    assert one_xargs == [] and len(four_xargs) == 1 and "-P 4 " in four_xargs[0]
+    assert len(greps) > 8
+    assert four == one and len(one) > 100
+    offline = search_files(ImageRoot(image), ("/root", "/home", "/etc", "/opt", "/srv"))
+    live = _live_search(b"\n".join(four).decode().replace(str(image), "") + "\n")
+    assert sorted((m.path, m.line_number, m.kind) for m in offline) == [
+        (m.path, m.line_number, m.kind) for m in live.matches
+    ]
+
+
+def test_greps_side_by_side_are_bounded_to_the_cores_and_a_limit(tmp_path: Path) -> None:
+    image = tmp_path / "image"
+    _secret_files(image, 20, seed=6)
+    _, xargs, _ = _run_search(tmp_path, (str(image),), cores=64)
+    assert "-P 8 " in xargs[0]
+
+
+def test_greps_side_by_side_stop_once_their_records_pass_the_output_limit(
+    tmp_path: Path,
+) -> None:
+    image = tmp_path / "image" / "opt"
+    image.mkdir(parents=True)
+    line = f"{KEY_ID} " + "x" * 400
+    for index in range(300):
+        (image / f"f{index:03}").write_text("\n".join([line] * MAX_MATCHES_PER_FILE))
+    tops = (str(image),)
+    records, _, all_greps = _run_search(tmp_path, tops, cores=4, batch_bytes=1024)
+    assert len(records) == 300 * MAX_MATCHES_PER_FILE  # 3 MB of records without a limit
+    limit = 16 * 1024
+    bounded, _, greps = _run_search(tmp_path, tops, cores=4, batch_bytes=1024, output_limit=limit)
+    # Batches already running when the limit is passed finish, each cut at the limit;
+    # the batches after them never start.
+    assert sum(len(r) + 1 for r in bounded) <= limit + 4 * (limit + 1)
+    assert len(all_greps) > 40 and len(greps) <= 8
+
+
+def test_a_search_stopped_by_its_timeout_leaves_no_scratch_files(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    image = tmp_path / "image"
+    _secret_files(image, 20, seed=7)
+    bin_dir, scratch = tmp_path / "bin", tmp_path / "scratch"
+    scratch.mkdir()
+    _shim(bin_dir, "nproc", "echo 2")
+    _shim(bin_dir, "grep", "exec sleep 60")  # a grep that hangs
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "TMPDIR": str(scratch)}
+    env.pop("AMISCAN_T", None)
+    search = subprocess.Popen(
+        ["sh", "-c", secret_search_script((str(image),), "/dev/null")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not list(scratch.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(scratch.iterdir()), "the search never made its scratch directory"
+        os.killpg(search.pid, signal.SIGTERM)  # as `timeout` signals the probe's group
+        assert search.wait(timeout=30) != 0
+    finally:
+        if search.poll() is None:
+            os.killpg(search.pid, signal.SIGKILL)
+    assert list(scratch.iterdir()) == []
 
 
 # --- bounds of the offline search -----------------------------------------------------------
