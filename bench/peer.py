@@ -11,6 +11,8 @@ then runs, alternating round by round, both as subprocesses of this interpreter:
     only testinfra is loaded);
 (c) the floor: on one open paramiko connection, one exec of `true`, one of the secret search's
     `find … | xargs grep -l` over the same folders, and one of `sshd -T` (each timed, summed).
+    Timed beside it, not in it: the package query, and the same search with one grep per core
+    (`xargs -P`), as amiscan's search runs it.
 
 Exec channels are counted on the server side (the sshd runs with LogLevel DEBUG1, and each
 `request exec` line of its log is one exec), and for the peer also on the client side (its
@@ -288,12 +290,24 @@ def floor_commands(server: SshdServer) -> dict[str, str]:
 PACKAGE_QUERY = f"sh -c {shlex.quote(_UPDATES_SCRIPT)}"
 
 
+def parallel_search() -> str:
+    """The floor's search with one grep per core, as amiscan's search runs them: what a
+    one-liner could do at best, printed beside the floor the issue defined (one grep)."""
+    tops = " ".join(SEARCH_DIRS)
+    return (
+        f"find {tops} -xdev -type f {FIND_SIZE} -print0 2>/dev/null"
+        f' | xargs -0 -r -P "$(nproc)" -s 1048576 grep -lIE -e {shlex.quote(_GREP_PATTERN)}'
+        " 2>/dev/null"
+    )
+
+
 def run_floor(client: paramiko.SSHClient, server: SshdServer, log: SshdLog) -> Run:
     log.mark()
     parts = {name: exec_timed(client, cmd)[0] for name, cmd in floor_commands(server).items()}
     counts = log.since_mark()
     package_s, _ = exec_timed(client, PACKAGE_QUERY)
-    extra = {"parts": parts, "package": package_s}
+    parallel_s, _ = exec_timed(client, parallel_search())
+    extra = {"parts": parts, "package": package_s, "parallel": parallel_s}
     return Run(sum(parts.values()), counts.execs, counts.connections, extra)
 
 
@@ -475,6 +489,11 @@ def main() -> None:
     print(
         f"amiscan / (floor + the package query, {package_s:.3f} s): "
         f"{a_s / (f_s + package_s):.2f}x wall time"
+    )
+    parallel_s = statistics.median(r.extra["parallel"] for r in floor)
+    print(
+        f"amiscan / (floor with one grep per core, {parallel_s:.3f} s for its search): "
+        f"{a_s / (f_s - median(floor, lambda r: r.extra['parts']['find | xargs grep -l']) + parallel_s):.2f}x wall time"
     )
     client_counted = testinfra[0].extra["client"]
     print(

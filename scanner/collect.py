@@ -58,19 +58,22 @@ if command -v timeout >/dev/null 2>&1; then AMISCAN_TIMEOUT=timeout; else AMISCA
 amiscan_now() {
   # Nanoseconds where date has %N (GNU), else whole seconds.
   _n=$(date +%s%N 2>/dev/null)
-  case "$_n" in ''|*[!0-9]*) _n=$(( $(date +%s) * 1000000000 )) ;; esac
+  case "$_n" in ''|*[!0-9]*) _n=$(date +%s 2>/dev/null)000000000 ;; esac
+  case "$_n" in *[!0-9]*) _n=0 ;; esac
   printf '%s' "$_n"
 }
 amiscan_probe() {
   # $1 name, $2 seconds, $3 snippet. Output bounded by head; rc kept through the pipe. The
   # probe's commands are the guest's: they never see the marker, so cannot forge records.
   # Each probe has its own files, so that probes run in the background cannot mix outputs.
-  _t0=$(amiscan_now); _o="$AMISCAN_T/p.$1"
+  # A probe may time steps of its own (a package metadata refresh): it appends "STEP MS" lines
+  # to $AMISCAN_STEPS, and each becomes a TIME record named PROBE.STEP.
+  _t0=$(amiscan_now); _o="$AMISCAN_T/p.$1"; : >"$_o.steps"
   if [ -n "$AMISCAN_TIMEOUT" ]; then
-    { AMISCAN_M= timeout -k 5 "$2" sh -c "$3" </dev/null 2>"$_o.err"; echo $? >"$_o.rc"; } \
+    { AMISCAN_M= AMISCAN_STEPS="$_o.steps" timeout -k 5 "$2" sh -c "$3" </dev/null 2>"$_o.err"; echo $? >"$_o.rc"; } \
       | head -c @OUTPUT_LIMIT_PLUS_ONE@ >"$_o.out"
   else
-    { AMISCAN_M= sh -c "$3" </dev/null 2>"$_o.err"; echo $? >"$_o.rc"; } \
+    { AMISCAN_M= AMISCAN_STEPS="$_o.steps" sh -c "$3" </dev/null 2>"$_o.err"; echo $? >"$_o.rc"; } \
       | head -c @OUTPUT_LIMIT_PLUS_ONE@ >"$_o.out"
   fi
   _rc=$(cat "$_o.rc" 2>/dev/null); [ -n "$_rc" ] || _rc=141
@@ -81,7 +84,9 @@ amiscan_probe() {
   head -c @OUTPUT_LIMIT@ "$_o.out" | amiscan_field; printf ' '
   head -c 65536 "$_o.err" | amiscan_field; printf '\n'
   printf '%s TIME %s %s\n' "$AMISCAN_M" "$1" "$(( ($(amiscan_now) - _t0) / 1000000 ))"
-  rm -f "$_o.out" "$_o.err" "$_o.rc"
+  head -c 4096 "$_o.steps" | grep -E '^[a-z0-9-]{1,32} [0-9]{1,9}$' | head -n 8 \
+    | while read -r _s _ms; do printf '%s TIME %s.%s %s\n' "$AMISCAN_M" "$1" "$_s" "$_ms"; done
+  rm -f "$_o.out" "$_o.err" "$_o.rc" "$_o.steps"
 }
 amiscan_probe_bg() {
   # A slow probe started now, beside the others; its records are printed by amiscan_probe_fg.

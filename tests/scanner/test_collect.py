@@ -345,6 +345,24 @@ def test_slow_probes_run_beside_the_others_and_every_probe_is_timed(tmp_path: An
     assert collected.timings["t.slow"] >= 1000
 
 
+def test_a_probe_times_steps_of_its_own_and_only_well_formed_ones_are_reported() -> None:
+    steps = "; ".join(
+        [
+            'echo "refresh 1234" >>"$AMISCAN_STEPS"',
+            'echo "Bad Name 5" >>"$AMISCAN_STEPS"',  # not a step name
+            'echo "query 12x" >>"$AMISCAN_STEPS"',  # not a number
+            'echo "query 7 extra" >>"$AMISCAN_STEPS"',
+            *(f'echo "s{n} {n}" >>"$AMISCAN_STEPS"' for n in range(10)),  # only 8 lines kept
+            "echo done",
+        ]
+    )
+    _, _, collected = run([probe_fact("t.p", steps), probe_fact("t.q", "echo plain")])
+    assert collected.outputs["t.p"].text == "done\n"
+    sub = {k: v for k, v in collected.timings.items() if k.startswith("t.p.")}
+    assert sub == {"t.p.refresh": 1234, **{f"t.p.s{n}": n for n in range(7)}}
+    assert not any(k.startswith("t.q.") for k in collected.timings)
+
+
 def test_a_damaged_timing_record_is_dropped_and_spoils_nothing() -> None:
     text = "\n".join(
         [

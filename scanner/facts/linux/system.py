@@ -52,10 +52,19 @@ _UPDATES_SCRIPT = r"""
 renice -n 10 -p $$ >/dev/null 2>&1
 # Refresh the metadata when asked (throwaway instances), and say whether it worked: apt-get update
 # exits 0 when no mirror answered and keeps the old lists, so its messages are read too.
+_amiscan_ms() {
+  _n=$(date +%s%N 2>/dev/null)
+  case "$_n" in ''|*[!0-9]*) _n=$(date +%s 2>/dev/null)000000000 ;; esac
+  case "$_n" in *[!0-9]*) _n=0 ;; esac
+  echo $(( _n / 1000000 ))
+}
 _amiscan_refresh() {
   [ "$AMISCAN_REFRESH" = 1 ] || return 0
   pattern=$1; shift
+  # The refresh reaches the mirrors and can take most of the probe: timed on its own.
+  started=$(_amiscan_ms)
   out=$("$@" 2>&1); rc=$?
+  [ -z "${AMISCAN_STEPS:-}" ] || echo "refresh $(( $(_amiscan_ms) - started ))" >>"$AMISCAN_STEPS"
   if [ $rc -eq 0 ] && ! printf '%s\n' "$out" | grep -qiE "$pattern"; then
     echo "### refresh ok"
   else

@@ -307,14 +307,17 @@ def test_firewall_is_unavailable_offline(offline_facts: OfflineFacts) -> None:
 
 # --- the updates probe's refresh, run by a real shell against a stand-in apt-get -----------
 
-_TOOLS = ("sh", "grep", "ls", "tail", "cat")
+_TOOLS = ("sh", "grep", "ls", "tail", "cat", "date", "sleep")
 
 
-def _refresh_lines(tmp_path: Path, apt_get: str, refresh: bool) -> list[str]:
+def _refresh_lines(
+    tmp_path: Path, apt_get: str, refresh: bool, steps: Path | None = None
+) -> list[str]:
     """What the real probe script says of its refresh, with only a stand-in apt-get (and basic
-    tools) on PATH: the `### refresh` line and the log lines after it."""
+    tools) on PATH: the `### refresh` line and the log lines after it. `steps` is the file the
+    collection script gives a probe for timing its own steps."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir.mkdir(parents=True)
     for tool in _TOOLS:
         found = shutil.which(tool)
         assert found, tool
@@ -325,7 +328,11 @@ def _refresh_lines(tmp_path: Path, apt_get: str, refresh: bool) -> list[str]:
     assert PENDING_UPDATES.probe is not None
     done = subprocess.run(
         ["sh", "-c", PENDING_UPDATES.probe.script],
-        env={"PATH": str(bin_dir), "AMISCAN_REFRESH": "1" if refresh else "0"},
+        env={
+            "PATH": str(bin_dir),
+            "AMISCAN_REFRESH": "1" if refresh else "0",
+            **({"AMISCAN_STEPS": str(steps)} if steps else {}),
+        },
         capture_output=True,
         text=True,
         timeout=30,
@@ -366,6 +373,25 @@ def test_an_apt_update_that_worked_is_a_refresh(tmp_path: Path) -> None:
 def test_an_apt_update_that_exits_non_zero_is_a_failed_refresh(tmp_path: Path) -> None:
     said = _refresh_lines(tmp_path, 'echo "E: Could not get lock" >&2; exit 100\n', refresh=True)
     assert said == ["### refresh failed", "### refreshlog", "E: Could not get lock"]
+
+
+def test_the_refresh_is_timed_as_a_step_of_its_own(tmp_path: Path) -> None:
+    steps = tmp_path / "steps"
+    steps.write_text("")
+    said = _refresh_lines(tmp_path, '[ "$1" = update ] && sleep 0.3\nexit 0\n', True, steps)
+    assert said == ["### refresh ok"]
+    step, _, ms = steps.read_text().strip().partition(" ")
+    # No less than the stand-in slept; the collection script reports it beside the probe's time.
+    assert step == "refresh" and int(ms) >= 300
+
+
+def test_nothing_is_timed_without_a_refresh_or_outside_a_collection(tmp_path: Path) -> None:
+    steps = tmp_path / "steps"
+    steps.write_text("")
+    assert _refresh_lines(tmp_path / "a", "exit 0\n", refresh=False, steps=steps) == []
+    assert steps.read_text() == ""
+    # Run alone (no $AMISCAN_STEPS), the probe still refreshes and says so.
+    assert _refresh_lines(tmp_path / "b", "exit 0\n", refresh=True) == ["### refresh ok"]
 
 
 def test_no_refresh_is_attempted_unless_asked(tmp_path: Path) -> None:
