@@ -52,6 +52,8 @@ TOOLS = {
     "hivexregedit": "libwin-hivex-perl",
     "hivexsh": "libhivex-bin",
     "hivexget": "libhivex-bin",
+    # Not a disk tool: BusyBox's applets stand in for a minimal guest's (Alpine) userland.
+    "busybox": "busybox",
 }
 
 

@@ -146,3 +146,11 @@ def test_package_metadata_is_not_called_fresh_when_the_refresh_failed(ami_scan: 
         "Failed to fetch" in e["text"] or "failed to download" in e["text"]
         for e in result["evidence"]
     ), result["evidence"]
+
+
+def test_the_refresh_is_timed_beside_the_package_query_it_belongs_to(ami_scan: AmiScan) -> None:
+    # A launched instance refreshes its package metadata inside the package probe; the report
+    # times the refresh on its own, so a slow scan shows whether the mirrors were to blame.
+    probe_ms = ami_scan.scan.report["collection"]["probe_ms"]
+    assert "linux.packages.pending.refresh" in probe_ms, probe_ms
+    assert 0 <= probe_ms["linux.packages.pending.refresh"] <= probe_ms["linux.packages.pending"]

@@ -182,6 +182,15 @@ _LINE_LIMIT = 600
 _RECORD_LIMIT = 4096 + 16 + _LINE_LIMIT
 _TOO_DEEP = "#amiscan-too-deep"
 _ENTRIES = "#amiscan-entries"
+# The search needs GNU grep's -I, -Z and -m; BusyBox's grep (Alpine, minimal images) rejects -Z
+# and would find nothing, which must never read as "no secrets".
+_NO_GREP = "#amiscan-no-grep"
+_NO_GREP_REASON = (
+    "the guest has no grep that can run the search (it needs GNU grep's -I, -Z and -m options, "
+    "which BusyBox's grep lacks): nothing was searched"
+)
+# A line every grep that can run the search finds.
+_GREP_SELF_TEST = "AKIA" + "A" * 16
 _BOUNDS_AWK = rf"""
 $0 == "T" {{ top++; next }}
 $0 == "" {{ n++; next }}
@@ -211,6 +220,11 @@ def secret_search_script(
     size = f"-size -{MAX_SEARCHED_FILE // 1024}k"
     skipped = "|".join(f"{h}|{h}/*" for h in (*SEARCH_DIRS, *_SKIPPED_HOMES) if h != "/")
     return rf"""
+if ! printf '%s\n' {_GREP_SELF_TEST} \
+  | grep -IHnZE -m {MAX_MATCHES_PER_FILE} -e '{_GREP_PATTERN}' >/dev/null 2>&1; then
+  echo "{_NO_GREP}"
+  exit 0
+fi
 homes=$(awk -F: '$7 !~ /(nologin|false|sync|shutdown|halt)$/ {{print $6}}' {accounts_file} 2>/dev/null)
 if find / -maxdepth 0 -fprintf /dev/fd/3 '' 3>/dev/null >/dev/null 2>&1; then
   amiscan_search() {{
@@ -338,14 +352,17 @@ def _parse_grep(text: str) -> list[SecretMatch]:
 def _parse_bounds(text: str) -> tuple[str, ...]:
     """The bounds the live search hit, worded as the image walk words them (WalkBounds.hit).
 
-    The probe prints its marker lines last; a file name holding a newline could forge one, but
-    a forged marker can only make the search look less complete, never more: the last of each
-    kind is used, and no marker at all means no bound was hit.
+    The probe prints its marker lines last (or only the no-grep one, when it cannot search); a
+    file name holding a newline could forge one, but a forged marker can only make the search
+    look less complete, never more: the last of each kind is used, and no marker at all means
+    no bound was hit.
     """
     entries = too_deep = ""
     for line in text.splitlines():
         if "\0" in line:
             continue  # a grep record
+        if line == _NO_GREP:
+            return (_NO_GREP_REASON,)
         if line.startswith(_ENTRIES + " "):
             entries = line
         elif line.startswith(_TOO_DEEP + " "):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from checks.linux.secrets import aws_credentials, private_keys, shell_history
 from scanner.facts.base import Facts, ProbeOutput
-from scanner.facts.linux.secrets import SECRET_MATCHES
+from scanner.facts.linux.secrets import SECRET_MATCHES, secret_search_script
 from scanner.fs import MemoryTree
 from scanner.model import Status
+from tests.diskimages import tool
 from tests.factbuilders import (
     LiveFacts,
     OfflineFacts,
@@ -332,6 +336,43 @@ def test_an_incomplete_search_that_found_a_key_still_fails() -> None:
     outcome = private_keys.run(_cut_search("/root/k\x001:-----BEGIN RSA PRIVATE KEY-----\n"))
     assert outcome.status is Status.FAIL
     assert any(e.source == "not searched" for e in outcome.evidence)
+
+
+def test_a_guest_whose_grep_is_busybox_gets_an_error_not_a_pass(tmp_path: Path) -> None:
+    # Alpine and other minimal images ship BusyBox's grep, which has no -Z: the live search
+    # cannot run there, and a key on the guest must not hide behind "nothing found".
+    busybox = tool("busybox")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for applet in (
+        "sh",
+        "grep",
+        "find",
+        "xargs",
+        "awk",
+        "cut",
+        "head",
+        "cat",
+        "wc",
+        "mktemp",
+        "nproc",
+    ):
+        (bin_dir / applet).symlink_to(busybox)
+    (tmp_path / "opt").mkdir()
+    (tmp_path / "opt" / "id_rsa").write_text("-----BEGIN RSA PRIVATE KEY-----\n")
+    script = secret_search_script((str(tmp_path / "opt"),), "/dev/null")
+    done = subprocess.run(
+        [str(bin_dir / "sh"), "-c", script],
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        timeout=60,
+    )
+    output = ProbeOutput(SECRET_MATCHES.name, done.returncode, done.stdout, done.stderr)
+    facts = Facts(MemoryTree(), live_context(), {SECRET_MATCHES.name: output})
+    for check in (aws_credentials, private_keys):
+        outcome = check.run(facts)
+        assert outcome.status is Status.ERROR, (check.id, outcome.summary)
+        assert "which BusyBox's grep lacks" in outcome.summary
 
 
 def test_an_aws_file_over_the_read_limit_without_credentials_in_its_start_is_an_error() -> None:

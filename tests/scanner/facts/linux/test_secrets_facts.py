@@ -422,7 +422,9 @@ def test_a_search_stopped_by_its_timeout_leaves_no_scratch_files(tmp_path: Path)
     bin_dir, scratch = tmp_path / "bin", tmp_path / "scratch"
     scratch.mkdir()
     _shim(bin_dir, "nproc", "echo 2")
-    _shim(bin_dir, "grep", "exec sleep 60")  # a grep that hangs
+    # A grep that hangs on files (it passes the search's self-test, on standard input).
+    hang = 'for a; do [ -f "$a" ] && exec sleep 60; done; exec ' + _which("grep") + ' "$@"'
+    _shim(bin_dir, "grep", hang)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "TMPDIR": str(scratch)}
     env.pop("AMISCAN_T", None)
     search = subprocess.Popen(
