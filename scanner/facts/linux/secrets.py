@@ -182,9 +182,11 @@ _LINE_LIMIT = 600
 _RECORD_LIMIT = 4096 + 16 + _LINE_LIMIT
 _TOO_DEEP = "#amiscan-too-deep"
 _ENTRIES = "#amiscan-entries"
-# The search needs GNU grep's -I, -Z and -m; BusyBox's grep (Alpine, minimal images) rejects -Z
-# and would find nothing, which must never read as "no secrets".
-_NO_GREP = "#amiscan-no-grep"
+# The search needs find, xargs, awk and GNU grep's -I, -Z and -m. Without one of them it would
+# find nothing, which must never read as "no secrets": BusyBox's grep (Alpine, minimal images)
+# rejects -Z, and a minimal image may have no find at all.
+_CANNOT_SEARCH = "#amiscan-cannot-search"
+_SEARCH_TOOLS = ("find", "xargs", "awk")
 _NO_GREP_REASON = (
     "the guest has no grep that can run the search (it needs GNU grep's -I, -Z and -m options, "
     "which BusyBox's grep lacks): nothing was searched"
@@ -220,9 +222,12 @@ def secret_search_script(
     size = f"-size -{MAX_SEARCHED_FILE // 1024}k"
     skipped = "|".join(f"{h}|{h}/*" for h in (*SEARCH_DIRS, *_SKIPPED_HOMES) if h != "/")
     return rf"""
+for tool in {" ".join(_SEARCH_TOOLS)}; do
+  command -v "$tool" >/dev/null 2>&1 || {{ echo "{_CANNOT_SEARCH} $tool"; exit 0; }}
+done
 if ! printf '%s\n' {_GREP_SELF_TEST} \
   | grep -IHnZE -m {MAX_MATCHES_PER_FILE} -e '{_GREP_PATTERN}' >/dev/null 2>&1; then
-  echo "{_NO_GREP}"
+  echo "{_CANNOT_SEARCH} grep"
   exit 0
 fi
 homes=$(awk -F: '$7 !~ /(nologin|false|sync|shutdown|halt)$/ {{print $6}}' {accounts_file} 2>/dev/null)
@@ -349,10 +354,16 @@ def _parse_grep(text: str) -> list[SecretMatch]:
     return matches
 
 
+def _cannot_search(tool: str) -> str:
+    if tool in _SEARCH_TOOLS:
+        return f"the guest has no {tool}, which the search needs: nothing was searched"
+    return _NO_GREP_REASON
+
+
 def _parse_bounds(text: str) -> tuple[str, ...]:
     """The bounds the live search hit, worded as the image walk words them (WalkBounds.hit).
 
-    The probe prints its marker lines last (or only the no-grep one, when it cannot search); a
+    The probe prints its marker lines last (or only the one saying it cannot search); a
     file name holding a newline could forge one, but a forged marker can only make the search
     look less complete, never more: the last of each kind is used, and no marker at all means
     no bound was hit.
@@ -361,8 +372,8 @@ def _parse_bounds(text: str) -> tuple[str, ...]:
     for line in text.splitlines():
         if "\0" in line:
             continue  # a grep record
-        if line == _NO_GREP:
-            return (_NO_GREP_REASON,)
+        if line.startswith(_CANNOT_SEARCH + " "):
+            return (_cannot_search(line[len(_CANNOT_SEARCH) + 1 :]),)
         if line.startswith(_ENTRIES + " "):
             entries = line
         elif line.startswith(_TOO_DEEP + " "):

@@ -375,6 +375,36 @@ def test_a_guest_whose_grep_is_busybox_gets_an_error_not_a_pass(tmp_path: Path) 
         assert "which BusyBox's grep lacks" in outcome.summary
 
 
+@pytest.mark.parametrize("missing", ["find", "xargs", "awk"])
+def test_a_guest_without_a_tool_the_search_needs_gets_an_error_naming_it(
+    tmp_path: Path, missing: str
+) -> None:
+    import shutil
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("sh", "grep", "find", "xargs", "awk", "cut", "head", "cat", "wc", "mktemp"):
+        found = shutil.which(name)
+        assert found is not None
+        if name != missing:
+            (bin_dir / name).symlink_to(found)
+    (tmp_path / "opt").mkdir()
+    (tmp_path / "opt" / "id_rsa").write_text("-----BEGIN RSA PRIVATE KEY-----\n")
+    script = secret_search_script((str(tmp_path / "opt"),), "/dev/null")
+    done = subprocess.run(
+        [str(bin_dir / "sh"), "-c", script],
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        timeout=60,
+    )
+    output = ProbeOutput(SECRET_MATCHES.name, done.returncode, done.stdout, done.stderr)
+    facts = Facts(MemoryTree(), live_context(), {SECRET_MATCHES.name: output})
+    for check in (aws_credentials, private_keys):
+        outcome = check.run(facts)
+        assert outcome.status is Status.ERROR, (check.id, outcome.summary)
+        assert f"the guest has no {missing}, which the search needs" in outcome.summary
+
+
 def test_an_aws_file_over_the_read_limit_without_credentials_in_its_start_is_an_error() -> None:
     copied = MemoryTree()
     copied.add("/root/.aws/credentials", b"[default]\n", size=9 * 1024**2)
