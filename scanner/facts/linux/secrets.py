@@ -244,6 +244,11 @@ else
   }}
 fi
 amiscan_tops() {{
+  # The given tops (the self-test's), or by default the searched folders and homes.
+  if [ $# -gt 0 ]; then
+    for d; do echo T >&3; amiscan_search "$d"; done
+    return
+  fi
   for d in {" ".join(dirs)}; do [ -d "$d" ] && {{ echo T >&3; amiscan_search "$d"; }}; done
   for d in $homes; do
     case "$d" in
@@ -262,14 +267,16 @@ amiscan_tops() {{
 cores=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null)
 case "$cores" in ''|*[!0-9]*) cores=1 ;; esac
 [ "$cores" -le {_MAX_GREPS} ] || cores={_MAX_GREPS}
-greps=
+# The greps' files and the self-test's planted file go when the search ends, even by a signal.
+greps= planted=
+trap 'rm -rf ${{greps:+"$greps"}} ${{planted:+"$planted"}}' EXIT
+trap 'exit 143' INT TERM
 if [ "$cores" -gt 1 ] && printf 'x\0' | xargs -0 -r -P 2 true 2>/dev/null; then
   greps=$(mktemp -d "${{AMISCAN_T:-${{TMPDIR:-/tmp}}}}/grep.XXXXXX" 2>/dev/null) || greps=
 fi
 if [ -n "$greps" ]; then
-  trap 'rm -rf "$greps"' EXIT
-  trap 'exit 143' INT TERM
   amiscan_grep() {{
+    rm -f "$greps"/g.* "$greps/full"
     xargs -0 -r -P "$cores" -s {batch_bytes} sh -c '
       d=$0 p=$1; shift
       [ -e "$d/full" ] && exit 0
@@ -284,13 +291,26 @@ else
     xargs -0 -r grep -IHnZE -m {MAX_MATCHES_PER_FILE} -e '{_GREP_PATTERN}' 2>/dev/null
   }}
 fi
-{{
-  bounds=$(
-    {{ {{ amiscan_tops 3>&1 1>&4 | LC_ALL=C awk '{_BOUNDS_AWK}' >&6; }} 4>&1 \
-      | amiscan_grep | cut -c1-{_RECORD_LIMIT} >&5; }} 6>&1
-  )
-}} 5>&1
-[ -z "$bounds" ] || printf '%s\n' "$bounds"
+amiscan_run() {{
+  {{
+    bounds=$(
+      {{ {{ amiscan_tops "$@" 3>&1 1>&4 | LC_ALL=C awk '{_BOUNDS_AWK}' >&6; }} 4>&1 \
+        | amiscan_grep | cut -c1-{_RECORD_LIMIT} >&5; }} 6>&1
+    )
+  }} 5>&1
+  [ -z "$bounds" ] || printf '%s\n' "$bounds"
+}}
+# Silence means "no secrets" only once the search has found a file it planted: a tool of the
+# pipeline missing or behaving differently (a head without -c, a cut that fails) would
+# otherwise find nothing, everywhere.
+planted=$(mktemp -d "${{AMISCAN_T:-${{TMPDIR:-/tmp}}}}/planted.XXXXXX" 2>/dev/null) || planted=
+found=0
+if [ -n "$planted" ] && printf '%s\n' {_GREP_SELF_TEST} >"$planted/key" 2>/dev/null; then
+  found=$(amiscan_run "$planted" 2>/dev/null | grep -c -a -F "$planted/key")
+fi
+[ -z "$planted" ] || rm -rf "$planted"
+case "$found" in ''|0|*[!0-9]*) echo "{_CANNOT_SEARCH} pipeline"; exit 0 ;; esac
+amiscan_run
 exit 0
 """
 
@@ -357,7 +377,13 @@ def _parse_grep(text: str) -> list[SecretMatch]:
 def _cannot_search(tool: str) -> str:
     if tool in _SEARCH_TOOLS:
         return f"the guest has no {tool}, which the search needs: nothing was searched"
-    return _NO_GREP_REASON
+    if tool == "grep":
+        return _NO_GREP_REASON
+    return (
+        "the search did not find the file it planted to test itself (a tool it runs — find, "
+        "xargs, grep, awk, cut, head, cat or wc — is missing or behaves differently, or no "
+        "temporary directory could be made): nothing was searched"
+    )
 
 
 def _parse_bounds(text: str) -> tuple[str, ...]:

@@ -99,8 +99,15 @@ apt)
   # no dependency solving, so a fraction of `apt-get -s dist-upgrade`'s time for the same
   # upgrades (the new packages a dist-upgrade would also install are not updates of the image).
   echo "### upgradable"
-  apt list --upgradable 2>/dev/null | grep -F '[upgradable from: '
-  echo "### rc 0"
+  # Its exit code is kept: without `apt` (apt-get alone), or when it fails, no line would
+  # read as nothing to upgrade.
+  upgradable=$(apt list --upgradable 2>&1); rc=$?
+  printf '%s\n' "$upgradable" | grep -F '[upgradable from: '
+  echo "### rc $rc"
+  if [ $rc -ne 0 ]; then
+    echo "### aptlog"
+    printf '%s\n' "$upgradable" | grep -v '^[[:space:]]*$' | tail -n 3
+  fi
   ;;
 zypper)
   _amiscan_refresh '^(Problem|Error)' zypper -q --non-interactive refresh
@@ -172,7 +179,7 @@ def parse_updates(text: str, refreshed: bool) -> PendingUpdates:
     if manager in {"dnf", "yum"}:
         pending = _parse_rpm(manager, sections, codes, refreshed)
     elif manager == "apt":
-        pending = _parse_apt(sections, refreshed)
+        pending = _parse_apt(sections, codes, refreshed)
     else:
         pending = _parse_zypper(sections, codes, refreshed)
     return dataclasses.replace(pending, refresh_error=refresh_error)
@@ -197,13 +204,20 @@ def _parse_rpm(
     return PendingUpdates(manager, security, packages, refreshed)
 
 
-def _parse_apt(sections: dict[str, list[str]], refreshed: bool) -> PendingUpdates:
+def _parse_apt(
+    sections: dict[str, list[str]], codes: list[str], refreshed: bool
+) -> PendingUpdates:
     lists = (sections.get("lists") or ["0"])[0].strip()
     if lists == "0":
         raise FactFailed(
             "pending updates cannot be judged: apt has no package lists (apt-get update never "
             "ran on this host)"
         )
+    if codes != ["0"]:
+        # No exit code at all is a probe cut short: its list of upgrades cannot be complete.
+        log = " / ".join(ln.strip() for ln in sections.get("aptlog", []) if ln.strip())
+        code = codes[0] if codes else "none"
+        raise FactFailed(f"apt list --upgradable failed (exit {code}): {log[-300:] or 'no output'}")
     security: list[str] = []
     other: list[str] = []
     for line in sections.get("upgradable", []):

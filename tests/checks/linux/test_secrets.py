@@ -11,7 +11,7 @@ from checks.linux.secrets import aws_credentials, private_keys, shell_history
 from scanner.facts.base import Facts, ProbeOutput
 from scanner.facts.linux.secrets import SECRET_MATCHES, secret_search_script
 from scanner.fs import MemoryTree
-from scanner.model import Status
+from scanner.model import Outcome, Status
 from tests.diskimages import tool
 from tests.factbuilders import (
     LiveFacts,
@@ -375,19 +375,25 @@ def test_a_guest_whose_grep_is_busybox_gets_an_error_not_a_pass(tmp_path: Path) 
         assert "which BusyBox's grep lacks" in outcome.summary
 
 
-@pytest.mark.parametrize("missing", ["find", "xargs", "awk"])
-def test_a_guest_without_a_tool_the_search_needs_gets_an_error_naming_it(
-    tmp_path: Path, missing: str
-) -> None:
+_SEARCH_TOOLS = ("sh", "grep", "find", "xargs", "awk", "cut", "head", "cat", "wc", "mktemp", "true")
+
+
+def _search_outcomes(tmp_path: Path, replaced: dict[str, str | None]) -> list[Outcome]:
+    """Both secret checks on the live search of a folder holding a private key, run with the
+    real tools except those `replaced`: left out (None) or stood in for by a script."""
     import shutil
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("sh", "grep", "find", "xargs", "awk", "cut", "head", "cat", "wc", "mktemp"):
+    for name in _SEARCH_TOOLS:
         found = shutil.which(name)
         assert found is not None
-        if name != missing:
+        if name not in replaced:
             (bin_dir / name).symlink_to(found)
+    for name, body in replaced.items():
+        if body is not None:
+            (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+            (bin_dir / name).chmod(0o755)
     (tmp_path / "opt").mkdir()
     (tmp_path / "opt" / "id_rsa").write_text("-----BEGIN RSA PRIVATE KEY-----\n")
     script = secret_search_script((str(tmp_path / "opt"),), "/dev/null")
@@ -399,10 +405,42 @@ def test_a_guest_without_a_tool_the_search_needs_gets_an_error_naming_it(
     )
     output = ProbeOutput(SECRET_MATCHES.name, done.returncode, done.stdout, done.stderr)
     facts = Facts(MemoryTree(), live_context(), {SECRET_MATCHES.name: output})
-    for check in (aws_credentials, private_keys):
-        outcome = check.run(facts)
-        assert outcome.status is Status.ERROR, (check.id, outcome.summary)
+    return [check.run(facts) for check in (aws_credentials, private_keys)]
+
+
+@pytest.mark.parametrize("missing", ["find", "xargs", "awk"])
+def test_a_guest_without_a_tool_the_search_needs_gets_an_error_naming_it(
+    tmp_path: Path, missing: str
+) -> None:
+    for outcome in _search_outcomes(tmp_path, {missing: None}):
+        assert outcome.status is Status.ERROR, outcome.summary
         assert f"the guest has no {missing}, which the search needs" in outcome.summary
+
+
+@pytest.mark.parametrize(
+    "replaced",
+    [
+        pytest.param({"nproc": "echo 2", "head": None}, id="no-head-with-greps-side-by-side"),
+        pytest.param({"cut": "exit 1"}, id="a-cut-that-fails"),
+        pytest.param({"cut": "cat >/dev/null"}, id="a-cut-that-prints-nothing"),
+        pytest.param({"mktemp": "exit 1"}, id="no-temporary-directory"),
+    ],
+)
+def test_a_search_that_cannot_find_its_own_planted_key_is_an_error(
+    tmp_path: Path, replaced: dict[str, str | None]
+) -> None:
+    # Each of these found nothing and passed both checks, with a key on the guest.
+    for outcome in _search_outcomes(tmp_path, replaced):
+        assert outcome.status is Status.ERROR, outcome.summary
+        assert "did not find the file it planted to test itself" in outcome.summary
+
+
+def test_the_search_with_every_tool_finds_the_key_and_not_its_planted_one(
+    tmp_path: Path,
+) -> None:
+    aws, keys = _search_outcomes(tmp_path, {})
+    assert aws.status is Status.PASS and keys.status is Status.FAIL
+    assert "planted" not in " ".join(e.text + e.source for e in keys.evidence)
 
 
 def test_an_aws_file_over_the_read_limit_without_credentials_in_its_start_is_an_error() -> None:

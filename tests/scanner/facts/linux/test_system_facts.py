@@ -404,6 +404,66 @@ def test_no_refresh_is_attempted_unless_asked(tmp_path: Path) -> None:
 APT_LISTS = "\n### lists\n4\n### upgradable\n### rc 0\n"
 
 
+def _probe_stdout(tmp_path: Path, stubs: dict[str, str]) -> str:
+    """The whole probe's output with stand-ins for the package tools (and basic tools)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    for tool in (*_TOOLS, "printf"):
+        found = shutil.which(tool)
+        assert found, tool
+        if tool not in stubs:  # a stub written through a link would overwrite the real tool
+            (bin_dir / tool).symlink_to(found)
+    for name, body in stubs.items():
+        stub = bin_dir / name
+        assert not stub.exists() and not stub.is_symlink()
+        stub.write_text("#!/bin/sh\n" + body)
+        stub.chmod(0o755)
+    assert PENDING_UPDATES.probe is not None
+    return subprocess.run(
+        ["sh", "-c", PENDING_UPDATES.probe.script],
+        env={"PATH": str(bin_dir), "AMISCAN_REFRESH": "0"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+
+
+_LISTS_STUB = {"ls": "echo a_Packages; echo b_Packages\n"}
+
+
+def test_apt_get_without_apt_is_an_error_not_nothing_to_upgrade(tmp_path: Path) -> None:
+    # Before, the missing `apt` printed no upgradable line, read as "no pending updates".
+    out = _probe_stdout(tmp_path, {"apt-get": "exit 0\n", **_LISTS_STUB})
+    with pytest.raises(FactFailed, match=r"apt list --upgradable failed \(exit 127\)"):
+        parse_updates(out, refreshed=False)
+
+
+def test_a_failing_apt_list_is_an_error_with_its_last_words(tmp_path: Path) -> None:
+    apt = 'echo "E: The package cache file is corrupted" >&2; exit 100\n'
+    out = _probe_stdout(tmp_path, {"apt-get": "exit 0\n", "apt": apt, **_LISTS_STUB})
+    with pytest.raises(FactFailed, match=r"exit 100.*package cache file is corrupted"):
+        parse_updates(out, refreshed=False)
+
+
+def test_apt_list_upgradable_lines_are_read_through_the_real_probe(tmp_path: Path) -> None:
+    apt = (
+        'echo "WARNING: apt does not have a stable CLI interface." >&2\n'
+        "echo Listing...\n"
+        'echo "libssl3/stable-security 3.0.22-1~deb12u2 amd64 [upgradable from: 3.0.20-1]"\n'
+        'echo "nano/stable 7.2-1+deb12u1 amd64 [upgradable from: 7.2-1]"\n'
+    )
+    out = _probe_stdout(tmp_path, {"apt-get": "exit 0\n", "apt": apt, **_LISTS_STUB})
+    pending = parse_updates(out, refreshed=False)
+    assert pending.security == ("libssl3 3.0.20-1 -> 3.0.22-1~deb12u2 (stable-security)",)
+    assert pending.other == ("nano 7.2-1 -> 7.2-1+deb12u1 (stable)",)
+
+
+def test_an_apt_probe_cut_before_its_exit_code_is_an_error() -> None:
+    with pytest.raises(FactFailed, match="exit none"):
+        parse_updates("### manager apt\n### lists\n4\n### upgradable\n", refreshed=False)
+
+
 # --- pending updates offline: apt's lists and dpkg's status -------------------------------------
 
 LISTS = "/var/lib/apt/lists"
