@@ -48,6 +48,17 @@ else
   amiscan_enc() { od -An -v -tx1 | tr -d ' \n'; }; AMISCAN_ENC=hex
 fi
 amiscan_field() { _v=$(amiscan_enc); [ -n "$_v" ] || _v=-; printf '%s' "$_v"; }
+# Every record is cut by head and encoded: without them each probe would arrive empty, which
+# must never read as "nothing found". The script stops before END instead (scan incomplete).
+if [ "$(printf abc | head -c 2 2>/dev/null)" != ab ]; then
+  echo "amiscan: the guest has no head that can cut at a byte count (head -c), which the collection needs" >&2
+  exit 1
+fi
+case "$(printf ok | amiscan_enc 2>/dev/null)" in
+  b2s=|6f6b) ;;
+  *) echo "amiscan: the guest cannot encode the probes' output (it needs base64, or od, with tr)" >&2
+     exit 1 ;;
+esac
 AMISCAN_T=$(mktemp -d 2>/dev/null) || { AMISCAN_T=/tmp/amiscan.$$; mkdir -m 700 "$AMISCAN_T"; }
 trap 'rm -rf "$AMISCAN_T"' EXIT
 # Probes keep their own scratch files here too (the secret search's greps), so that a probe

@@ -102,6 +102,64 @@ def test_probes_get_a_scratch_directory_removed_with_the_script_even_after_a_tim
     assert scratch.startswith("/") and not os.path.exists(scratch)
 
 
+_SYSTEM_PATH = (
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH"
+)
+
+
+def _run_without(tmp_path: Any, *missing: str) -> tuple[bytes, bytes, str]:
+    """The collection of one probe on a guest whose system directories lack `missing`: the
+    prelude's PATH line is swapped for a directory linking every other command."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in (
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+    ):
+        if not os.path.isdir(directory):
+            continue
+        for name in os.listdir(directory):
+            path = os.path.join(directory, name)
+            link = bin_dir / name
+            if name not in missing and not link.exists() and os.access(path, os.X_OK):
+                link.symlink_to(path)
+    script = build_script([probe_fact("t.found", "echo AKIA-like finding")], LiveSettings())
+    assert script.text.count(_SYSTEM_PATH) == 2  # the user part's prelude and the root part's
+    text = script.text.replace(_SYSTEM_PATH, f"PATH={bin_dir}; export PATH")
+    done = subprocess.run(
+        ["/bin/sh", "-s"], input=text.encode(), env={"PATH": str(bin_dir)}, capture_output=True
+    )
+    return done.stdout, done.stderr, script.marker
+
+
+@pytest.mark.parametrize(
+    ("missing", "said"),
+    [
+        pytest.param(("head",), "head -c", id="no-head"),
+        pytest.param(("tr",), "cannot encode", id="no-tr"),
+        pytest.param(("base64", "od"), "cannot encode", id="neither-base64-nor-od"),
+    ],
+)
+def test_a_guest_without_what_records_need_stops_the_collection_instead_of_empty_probes(
+    tmp_path: Any, missing: tuple[str, ...], said: str
+) -> None:
+    # Before, each of these delivered every probe empty and complete: "nothing found".
+    stdout, stderr, marker = _run_without(tmp_path, *missing)
+    collected = parse_output(stdout, marker)
+    assert not collected.complete and "t.found" not in collected.outputs
+    assert said in stderr.decode().strip().splitlines()[-1]
+
+
+def test_a_guest_with_od_but_no_base64_still_collects(tmp_path: Any) -> None:
+    stdout, _, marker = _run_without(tmp_path, "base64")
+    collected = parse_output(stdout, marker)
+    assert collected.complete and collected.outputs["t.found"].text == "AKIA-like finding\n"
+
+
 def test_requested_files_are_copied_back_with_their_full_size(tmp_path: Any) -> None:
     small = tmp_path / "small.txt"
     small.write_bytes(b"hello\xff\n")
