@@ -1,0 +1,133 @@
+"""A guest without one of the commands the collection runs never turns a finding into a pass.
+
+Minimal images (Alpine's BusyBox, distroless-like builds, a seller's stripped AMI) lack tools a
+full Debian has. Each command the collection script names is taken away in turn, the script
+runs on this host, and every Linux check is judged; a check that found something (warn, fail,
+error) with every tool must not come out pass or skip without one. Found this way, before: no
+`head` (every probe arrived empty), no `cut` (the secret search found nothing), no `apt` beside
+apt-get (nothing to upgrade).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scanner.collect import LiveSettings, build_script, parse_output
+from scanner.facts.base import Fact, Facts, Mode, Probe
+from scanner.facts.linux.secrets import SECRET_MATCHES, secret_search_script
+from scanner.linux import linux_checks, needed_facts
+from scanner.model import Status
+from scanner.registry import Check, load_checks
+from tests.factbuilders import live_context
+from tests.imagetree import PRIVATE_KEY
+
+_SYSTEM_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+_SYSTEM_PATH = f"PATH={':'.join(_SYSTEM_DIRS)}:$PATH; export PATH"
+_CLEAN = {Status.PASS, Status.SKIP}
+# The shell itself, and words of the script that are also command names but never run as one.
+_NOT_TAKEN = {"sh", "dash", "bash", "as", "file", "size", "time", "top", "more", "install"}
+
+
+def _commands() -> dict[str, str]:
+    commands: dict[str, str] = {}
+    for directory in _SYSTEM_DIRS:
+        if os.path.isdir(directory):
+            for name in sorted(os.listdir(directory)):
+                path = os.path.join(directory, name)
+                if name not in commands and os.access(path, os.X_OK) and not os.path.isdir(path):
+                    commands[name] = path
+    return commands
+
+
+def _facts_with_a_small_search(tree: Path) -> list[Fact[Any]]:
+    """The live facts of every Linux check, the secret search pointed at `tree` (this host's
+    own folders would make each run take seconds)."""
+    checks = linux_checks(list(load_checks().values()))
+    small = dataclasses.replace(
+        SECRET_MATCHES,
+        probe=Probe(secret_search_script((str(tree),), "/dev/null"), True, 60, background=True),
+    )
+    return [small if f is SECRET_MATCHES else f for f in needed_facts(checks, Mode.LIVE)]
+
+
+def _judge(text: str, marker: str, bin_dir: Path, checks: list[Check]) -> dict[str, Status]:
+    done = subprocess.run(
+        ["/bin/sh", "-s"],
+        input=text.encode(),
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        timeout=300,
+    )
+    collected = parse_output(done.stdout, marker)
+    context = dataclasses.replace(
+        live_context(),
+        session=dict(collected.env),
+        privileged=collected.privileged if collected.root_uid is not None else None,
+        sudo_error=collected.sudo_error,
+    )
+    error = None if collected.complete else "the collection script stopped early"
+    facts = Facts(collected.files, context, collected.outputs, error)
+    return {check.id: check.run(facts).status for check in checks}
+
+
+def test_no_missing_command_turns_a_finding_into_a_pass(tmp_path: Path) -> None:
+    tree = tmp_path / "searched"
+    tree.mkdir()
+    (tree / "id_rsa").write_text(PRIVATE_KEY)
+    (tree / "app.env").write_text("AWS_ACCESS_KEY_ID=AKIAZ7QWERTY5LKJH4GF\n")
+    checks = linux_checks(list(load_checks().values()))
+    script = build_script(_facts_with_a_small_search(tree), LiveSettings(login_user="root"))
+    assert script.text.count(_SYSTEM_PATH) == 2
+    commands = _commands()
+    named = set(re.findall(r"(?<![\w/$.-])([a-z][a-z0-9_.-]{1,20})(?=[ \n;|)])", script.text))
+    taken = sorted(named & commands.keys() - _NOT_TAKEN)
+    assert {"head", "grep", "find", "awk", "cut", "base64", "apt"} & set(taken)
+
+    def run_without(missing: str | None) -> dict[str, Status]:
+        bin_dir = tmp_path / f"bin-without-{missing or 'nothing'}"
+        bin_dir.mkdir()
+        for name, path in commands.items():
+            if name != missing:
+                (bin_dir / name).symlink_to(path)
+        text = script.text.replace(_SYSTEM_PATH, f"PATH={bin_dir}; export PATH")
+        return _judge(text, script.marker, bin_dir, checks)
+
+    baseline = run_without(None)
+    # The planted key and key id make both secret checks find something with every tool.
+    assert baseline["linux.secrets.private-keys"] is Status.FAIL
+    assert baseline["linux.secrets.aws-credentials"] is Status.FAIL
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = dict(zip(taken, pool.map(run_without, taken), strict=True))
+    opened = [
+        f"without {tool}: {check} {baseline[check].value} -> {status.value}"
+        for tool, statuses in runs.items()
+        for check, status in statuses.items()
+        if baseline[check] not in _CLEAN and status in _CLEAN
+    ]
+    assert opened == []
+
+
+@pytest.mark.parametrize("missing", ["head", "cut"])
+def test_the_search_found_nothing_without_it_before(tmp_path: Path, missing: str) -> None:
+    """The same run for the two tools whose absence passed the secret checks, on their own,
+    so a failure names them."""
+    tree = tmp_path / "searched"
+    tree.mkdir()
+    (tree / "id_rsa").write_text(PRIVATE_KEY)
+    checks = [c for c in linux_checks(list(load_checks().values())) if "secrets" in c.id]
+    script = build_script(_facts_with_a_small_search(tree), LiveSettings(login_user="root"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, path in _commands().items():
+        if name != missing:
+            (bin_dir / name).symlink_to(path)
+    text = script.text.replace(_SYSTEM_PATH, f"PATH={bin_dir}; export PATH")
+    assert _judge(text, script.marker, bin_dir, checks)["linux.secrets.private-keys"] not in _CLEAN
