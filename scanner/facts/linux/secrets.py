@@ -191,6 +191,8 @@ _NO_GREP_REASON = (
     "the guest has no grep that can run the search (it needs GNU grep's -I, -Z and -m options, "
     "which BusyBox's grep lacks): nothing was searched"
 )
+# Greps side by side stopped starting batches once their records passed the output limit.
+_OUTPUT_FULL = "#amiscan-output-full"
 # A line every grep that can run the search finds.
 _GREP_SELF_TEST = "AKIA" + "A" * 16
 _BOUNDS_AWK = rf"""
@@ -284,7 +286,11 @@ if [ -n "$greps" ]; then
         | cut -c1-{_RECORD_LIMIT} | head -c {output_limit + 1} >>"$d/g.$$"
       [ "$(cat "$d"/g.* | wc -c)" -le {output_limit} ] || : >"$d/full"' \
       "$greps" '{_GREP_PATTERN}' 2>/dev/null
-    cat "$greps"/g.* 2>/dev/null
+    # A file that passed the limit ends inside a record: each is followed by a line break,
+    # so that its cut record cannot run into the next file's first.
+    for g in "$greps"/g.*; do [ ! -f "$g" ] || {{ cat "$g"; echo; }}; done
+    # Said outright, not left to the cut: batches skipped are files not searched.
+    [ ! -e "$greps/full" ] || echo "{_OUTPUT_FULL}"
   }}
 else
   amiscan_grep() {{
@@ -395,12 +401,15 @@ def _parse_bounds(text: str) -> tuple[str, ...]:
     no bound was hit.
     """
     entries = too_deep = ""
+    full = False
     for line in text.splitlines():
         if "\0" in line:
             continue  # a grep record
         if line.startswith(_CANNOT_SEARCH + " "):
             return (_cannot_search(line[len(_CANNOT_SEARCH) + 1 :]),)
-        if line.startswith(_ENTRIES + " "):
+        if line == _OUTPUT_FULL:
+            full = True
+        elif line.startswith(_ENTRIES + " "):
             entries = line
         elif line.startswith(_TOO_DEEP + " "):
             too_deep = line
@@ -418,6 +427,11 @@ def _parse_bounds(text: str) -> tuple[str, ...]:
         bounds.too_deep = int(count)
         bounds.first_too_deep = first
         reasons += bounds.hit
+    if full:
+        reasons.append(
+            "the search's records passed its output limit, and the files after them were not "
+            "searched"
+        )
     return tuple(reasons)
 
 

@@ -317,10 +317,16 @@ def _shim(bin_dir: Path, name: str, body: str) -> None:
 
 
 def _run_search(
-    tmp_path: Path, tops: tuple[str, ...], cores: int, **script: int
+    tmp_path: Path,
+    tops: tuple[str, ...],
+    cores: int,
+    markers: list[str] | None = None,
+    **script: int,
 ) -> tuple[list[bytes], list[str], list[str]]:
     """The live script over `tops` as a guest with `cores` CPUs: its grep records (sorted),
-    the command lines of the xargs that ran greps side by side, and one line per grep run."""
+    the command lines of the xargs that ran greps side by side, and one line per grep run;
+    its other lines (the bounds' markers) go to `markers`."""
+    markers = [] if markers is None else markers
     bin_dir, log = tmp_path / "bin", tmp_path / "tools.log"
     log.unlink(missing_ok=True)
     real_xargs, real_grep = _which("xargs"), _which("grep")
@@ -341,6 +347,7 @@ def _run_search(
     assert list(scratch.iterdir()) == []  # the greps' files are gone
     lines = log.read_text().splitlines()
     records = sorted(r for r in run.stdout.split(b"\n") if b"\0" in r)
+    markers.extend(r.decode() for r in run.stdout.split(b"\n") if r and b"\0" not in r)
     return (
         records,
         # The xargs that runs greps side by side (not the one that checks for -P).
@@ -406,14 +413,24 @@ def test_greps_side_by_side_stop_once_their_records_pass_the_output_limit(
     for index in range(300):
         (image / f"f{index:03}").write_text("\n".join([line] * MAX_MATCHES_PER_FILE))
     tops = (str(image),)
-    records, _, all_greps = _run_search(tmp_path, tops, cores=4, batch_bytes=1024)
+    unbounded_markers: list[str] = []
+    records, _, all_greps = _run_search(tmp_path, tops, 4, unbounded_markers, batch_bytes=1024)
     assert len(records) == 300 * MAX_MATCHES_PER_FILE  # 3 MB of records without a limit
+    assert unbounded_markers == []
     limit = 16 * 1024
-    bounded, _, greps = _run_search(tmp_path, tops, cores=4, batch_bytes=1024, output_limit=limit)
+    markers: list[str] = []
+    bounded, _, greps = _run_search(
+        tmp_path, tops, 4, markers, batch_bytes=1024, output_limit=limit
+    )
     # Batches already running when the limit is passed finish, each cut at the limit;
-    # the batches after them never start.
+    # the batches after them never start, and the search says it is incomplete.
     assert sum(len(r) + 1 for r in bounded) <= limit + 4 * (limit + 1)
     assert len(all_greps) > 40 and len(greps) <= 8
+    assert markers == ["#amiscan-output-full"]
+    # A batch's records cut at the limit never run into the next batch's first.
+    assert all(r.count(str(image).encode()) == 1 for r in bounded)
+    text = b"\n".join(bounded).decode() + "\n" + "\n".join(markers) + "\n"
+    assert "were not searched" in _live_search(text).incomplete[-1]
 
 
 def test_a_search_stopped_by_its_timeout_leaves_no_scratch_files(tmp_path: Path) -> None:
