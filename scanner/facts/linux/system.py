@@ -204,9 +204,7 @@ def _parse_rpm(
     return PendingUpdates(manager, security, packages, refreshed)
 
 
-def _parse_apt(
-    sections: dict[str, list[str]], codes: list[str], refreshed: bool
-) -> PendingUpdates:
+def _parse_apt(sections: dict[str, list[str]], codes: list[str], refreshed: bool) -> PendingUpdates:
     lists = (sections.get("lists") or ["0"])[0].strip()
     if lists == "0":
         raise FactFailed(
