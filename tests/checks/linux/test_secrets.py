@@ -358,20 +358,8 @@ def test_a_guest_whose_grep_is_busybox_gets_an_error_not_a_pass(tmp_path: Path) 
         "nproc",
     ):
         (bin_dir / applet).symlink_to(busybox)
-    (tmp_path / "opt").mkdir()
-    (tmp_path / "opt" / "id_rsa").write_text("-----BEGIN RSA PRIVATE KEY-----\n")
-    script = secret_search_script((str(tmp_path / "opt"),), "/dev/null")
-    done = subprocess.run(
-        [str(bin_dir / "sh"), "-c", script],
-        env={"PATH": str(bin_dir)},
-        capture_output=True,
-        timeout=60,
-    )
-    output = ProbeOutput(SECRET_MATCHES.name, done.returncode, done.stdout, done.stderr)
-    facts = Facts(MemoryTree(), live_context(), {SECRET_MATCHES.name: output})
-    for check in (aws_credentials, private_keys):
-        outcome = check.run(facts)
-        assert outcome.status is Status.ERROR, (check.id, outcome.summary)
+    for outcome in _judge_search_with(tmp_path, bin_dir):
+        assert outcome.status is Status.ERROR, outcome.summary
         assert "which BusyBox's grep lacks" in outcome.summary
 
 
@@ -394,6 +382,12 @@ def _search_outcomes(tmp_path: Path, replaced: dict[str, str | None]) -> list[Ou
         if body is not None:
             (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
             (bin_dir / name).chmod(0o755)
+    return _judge_search_with(tmp_path, bin_dir)
+
+
+def _judge_search_with(tmp_path: Path, bin_dir: Path) -> list[Outcome]:
+    """Both secret checks on the live search of a folder holding a private key, the script
+    run by bin_dir's sh with nothing but bin_dir on PATH."""
     (tmp_path / "opt").mkdir()
     (tmp_path / "opt" / "id_rsa").write_text("-----BEGIN RSA PRIVATE KEY-----\n")
     script = secret_search_script((str(tmp_path / "opt"),), "/dev/null")
