@@ -541,6 +541,11 @@ def _derive_secret_matches(g: Gathered) -> SecretSearch:
         incomplete = _parse_bounds(output.text)
         if output.truncated:
             incomplete += (f"the search's output was cut at {len(output.stdout)} bytes",)
+        elif output.rc != 0:
+            # The script always exits 0 when it gets to its end: killed on the way (by the
+            # guest's OOM killer, say), what it printed is only part of the search. (A cut
+            # output stops it too, by SIGPIPE; the cut is the reason then.)
+            incomplete += (f"the search stopped before it finished (exit code {output.rc})",)
         return SecretSearch(matches, incomplete)
     try:
         homes = home_dirs_to_search(g.get(PASSWD))

@@ -34,6 +34,17 @@ def probe_json(g: Gathered, what: str) -> Any:
         raise FactFailed(f"{what} did not print JSON: {exc}") from None
 
 
+def require_fields(document: Any, what: str, *fields: str) -> dict[str, Any]:
+    """The probe's JSON object holding every one of `fields`, or FactFailed naming those it
+    lacks: a field the probe always prints that is missing is not read as its empty value."""
+    if not isinstance(document, dict):
+        raise FactFailed(f"{what} printed no data")
+    missing = [f for f in fields if f not in document]
+    if missing:
+        raise FactFailed(f"{what} printed no {', '.join(missing)}")
+    return document
+
+
 def as_list(value: Any) -> list[Any]:
     """A JSON value that PowerShell may have unwrapped from a one-element array, as a list."""
     if value is None:

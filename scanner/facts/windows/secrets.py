@@ -11,13 +11,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.facts.base import FactFailed, Gathered
+from scanner.facts.base import Gathered
 from scanner.facts.windows.common import (
     as_dict,
     as_int,
     as_list,
     as_text,
     probe_json,
+    require_fields,
     windows_fact,
 )
 from scanner.facts.windows.volume import expand, read_text, software_key
@@ -148,8 +149,12 @@ def find_passwords(path: str, text: str) -> tuple[UnattendPassword, ...]:
 
 def parse_setup_secrets(document: Any) -> SetupSecrets:
     """The unattend probe's JSON as SetupSecrets."""
-    if not isinstance(document, dict):
-        raise FactFailed("the unattend probe printed no data")
+    document = require_fields(document, "the unattend probe", "files", "winlogon")
+    winlogon_fields = require_fields(
+        document["winlogon"], "the unattend probe's winlogon", "default_password_present"
+    )
+    if winlogon_fields["default_password_present"]:
+        require_fields(winlogon_fields, "the unattend probe's winlogon", "default_password_length")
     files = []
     for raw in as_list(document.get("files")):
         if not isinstance(raw, dict):

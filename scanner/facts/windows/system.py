@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanner.facts.base import FactFailed, FactUnavailable, Gathered
-from scanner.facts.windows.common import as_int, as_list, as_text, probe_json, windows_fact
+from scanner.facts.windows.common import (
+    as_int,
+    as_list,
+    as_text,
+    probe_json,
+    require_fields,
+    windows_fact,
+)
 from scanner.facts.windows.volume import software_key, system_key
 
 _OS_PROBE = r"""
@@ -198,10 +205,11 @@ class BitLocker:
 
 def parse_bitlocker(document: Any) -> BitLocker:
     """The BitLocker probe's JSON."""
-    if not isinstance(document, dict):
-        raise FactFailed("the BitLocker probe printed no data")
+    document = require_fields(document, "the BitLocker probe", "installed", "volumes")
+    if not isinstance(document["installed"], bool):
+        raise FactFailed(f"the BitLocker probe's installed is {document['installed']!r}")
     return BitLocker(
-        installed=bool(document.get("installed")),
+        installed=document["installed"],
         volumes=tuple(
             EncryptableVolume(
                 drive=as_text(v.get("drive")),

@@ -332,6 +332,20 @@ def test_an_incomplete_search_that_found_nothing_is_an_error_naming_the_bound() 
         assert "incomplete" in outcome.summary and "cut" in outcome.summary
 
 
+def test_a_search_killed_before_its_end_is_an_error_and_still_fails_on_what_it_found() -> None:
+    # Killed by the guest's OOM killer, say: rc 137, no timeout, and only part of the records.
+    def killed(grep: str) -> Facts:
+        output = ProbeOutput(SECRET_MATCHES.name, 137, grep.encode(), b"")
+        return Facts(MemoryTree(), live_context(), {SECRET_MATCHES.name: output})
+
+    for check in (aws_credentials, private_keys):
+        outcome = check.run(killed(""))
+        assert outcome.status is Status.ERROR, check.id
+        assert "stopped before it finished (exit code 137)" in outcome.summary
+    found = private_keys.run(killed("/root/k\x001:-----BEGIN RSA PRIVATE KEY-----\n"))
+    assert found.status is Status.FAIL
+
+
 def test_an_incomplete_search_that_found_a_key_still_fails() -> None:
     outcome = private_keys.run(_cut_search("/root/k\x001:-----BEGIN RSA PRIVATE KEY-----\n"))
     assert outcome.status is Status.FAIL

@@ -14,7 +14,7 @@ from scanner.facts.windows.launch_agent import (
     password_setting,
 )
 from scanner.facts.windows.secrets import find_passwords, parse_setup_secrets
-from scanner.facts.windows.system import parse_release
+from scanner.facts.windows.system import parse_bitlocker, parse_release
 from scanner.facts.windows.updates import parse_updates
 from tests.fakes.windows_hosts import EC2CONFIG_XML, LEAKY_UNATTEND, SCRUBBED_UNATTEND, V2_CONFIG
 
@@ -126,6 +126,37 @@ def test_winlogon_default_password_length_only_when_present() -> None:
         {"files": [], "winlogon": {"default_password_present": False, "default_password_length": 0}}
     )
     assert secrets.winlogon.default_password_length is None
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        pytest.param({}, "files, winlogon", id="empty-object"),
+        pytest.param({"files": []}, "winlogon", id="no-winlogon"),
+        pytest.param({"files": [], "winlogon": {}}, "default_password_present", id="bare-winlogon"),
+        pytest.param(
+            {"files": [], "winlogon": {"default_password_present": True}},
+            "default_password_length",
+            id="a-password-of-no-length",
+        ),
+    ],
+)
+def test_setup_secrets_missing_a_field_the_probe_always_prints_are_not_judged(
+    document: dict[str, object], named: str
+) -> None:
+    with pytest.raises(FactFailed, match=f"printed no {named}$"):
+        parse_setup_secrets(document)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{}, {"volumes": []}, {"installed": False}, {"installed": "False", "volumes": []}],
+)
+def test_bitlocker_without_a_clear_installed_flag_and_volumes_is_not_judged(
+    document: dict[str, object],
+) -> None:
+    with pytest.raises(FactFailed, match="the BitLocker probe"):
+        parse_bitlocker(document)
 
 
 @pytest.mark.parametrize(
