@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from scanner.collect import LiveSettings, build_script, parse_output
-from scanner.facts.base import Fact, Facts, Mode, Probe
+from scanner.collect import Collected, LiveSettings, build_script, parse_output
+from scanner.facts.base import Fact, Facts, Mode, Probe, ProbeOutput, ScanContext
 from scanner.facts.linux.secrets import SECRET_MATCHES, secret_search_script
 from scanner.linux import linux_checks, needed_facts
 from scanner.model import Status
@@ -64,13 +64,10 @@ def _facts_with_a_small_search(tree: Path) -> list[Fact[Any]]:
     return [small if f is SECRET_MATCHES else f for f in needed_facts(checks, Mode.LIVE)]
 
 
-def _judge(text: str, marker: str, bin_dir: Path, checks: list[Check]) -> dict[str, Status]:
+def _collect(text: str, marker: str, path: str) -> tuple[Collected, ScanContext]:
+    """The collection script run by a real sh with `path` as PATH, and the scan's context."""
     done = subprocess.run(
-        ["/bin/sh", "-s"],
-        input=text.encode(),
-        env={"PATH": str(bin_dir)},
-        capture_output=True,
-        timeout=300,
+        ["/bin/sh", "-s"], input=text.encode(), env={"PATH": path}, capture_output=True, timeout=300
     )
     collected = parse_output(done.stdout, marker)
     context = dataclasses.replace(
@@ -79,9 +76,20 @@ def _judge(text: str, marker: str, bin_dir: Path, checks: list[Check]) -> dict[s
         privileged=collected.privileged if collected.root_uid is not None else None,
         sudo_error=collected.sudo_error,
     )
+    return collected, context
+
+
+def _statuses(
+    collected: Collected, context: ScanContext, checks: list[Check], **outputs: ProbeOutput
+) -> dict[str, Status]:
     error = None if collected.complete else "the collection script stopped early"
-    facts = Facts(collected.files, context, collected.outputs, error)
+    facts = Facts(collected.files, context, {**collected.outputs, **outputs}, error)
     return {check.id: check.run(facts).status for check in checks}
+
+
+def _judge(text: str, marker: str, bin_dir: Path, checks: list[Check]) -> dict[str, Status]:
+    collected, context = _collect(text, marker, str(bin_dir))
+    return _statuses(collected, context, checks)
 
 
 def test_no_missing_command_turns_a_finding_into_a_pass(tmp_path: Path) -> None:
@@ -138,3 +146,25 @@ def test_the_search_found_nothing_without_it_before(tmp_path: Path, missing: str
             (bin_dir / name).symlink_to(path)
     text = script.text.replace(_SYSTEM_PATH, f"PATH={bin_dir}; export PATH")
     assert _judge(text, script.marker, bin_dir, checks)["linux.secrets.private-keys"] not in _CLEAN
+
+
+def test_no_probe_printing_nothing_turns_a_finding_into_a_pass(tmp_path: Path) -> None:
+    """Each probe's output replaced by nothing, a blank line or junk, exit code 0: the checks
+    it feeds must not pass what they failed. (The secret search's silence passed both secret
+    checks before it ended with a line saying it finished.)"""
+    tree = tmp_path / "searched"
+    tree.mkdir()
+    (tree / "id_rsa").write_text(PRIVATE_KEY)
+    checks = linux_checks(list(load_checks().values()))
+    script = build_script(_facts_with_a_small_search(tree), LiveSettings(login_user="root"))
+    collected, context = _collect(script.text, script.marker, os.environ["PATH"])
+    baseline = _statuses(collected, context, checks)
+    assert baseline["linux.secrets.private-keys"] is Status.FAIL
+    opened = []
+    for name, output in collected.outputs.items():
+        for hollow in (b"", b"\n", b"junk\n", b"{}\n"):
+            broken = dataclasses.replace(output, stdout=hollow, rc=0)
+            for check, status in _statuses(collected, context, checks, **{name: broken}).items():
+                if baseline[check] not in _CLEAN and status in _CLEAN:
+                    opened.append(f"{name} printing {hollow!r}: {check} -> {status.value}")
+    assert opened == []

@@ -191,6 +191,9 @@ _NO_GREP_REASON = (
     "the guest has no grep that can run the search (it needs GNU grep's -I, -Z and -m options, "
     "which BusyBox's grep lacks): nothing was searched"
 )
+# The search's last line when it got to its end: output without it is not a whole search (a
+# probe that printed nothing at all is not "nothing found").
+_SEARCH_DONE = "#amiscan-search-done"
 # Greps side by side stopped starting batches once their records passed the output limit.
 _OUTPUT_FULL = "#amiscan-output-full"
 # A line every grep that can run the search finds.
@@ -317,6 +320,7 @@ fi
 [ -z "$planted" ] || rm -rf "$planted"
 case "$found" in ''|0|*[!0-9]*) echo "{_CANNOT_SEARCH} pipeline"; exit 0 ;; esac
 amiscan_run
+echo "{_SEARCH_DONE}"
 exit 0
 """
 
@@ -380,6 +384,10 @@ def _parse_grep(text: str) -> list[SecretMatch]:
     return matches
 
 
+def _cannot_search_line(text: str) -> bool:
+    return any(line.startswith(_CANNOT_SEARCH + " ") for line in text.splitlines())
+
+
 def _cannot_search(tool: str) -> str:
     if tool in _SEARCH_TOOLS:
         return f"the guest has no {tool}, which the search needs: nothing was searched"
@@ -407,6 +415,8 @@ def _parse_bounds(text: str) -> tuple[str, ...]:
             continue  # a grep record
         if line.startswith(_CANNOT_SEARCH + " "):
             return (_cannot_search(line[len(_CANNOT_SEARCH) + 1 :]),)
+        if line == _SEARCH_DONE:
+            continue
         if line == _OUTPUT_FULL:
             full = True
         elif line.startswith(_ENTRIES + " "):
@@ -539,6 +549,7 @@ def _derive_secret_matches(g: Gathered) -> SecretSearch:
         records = sorted(_parse_grep(output.text), key=lambda m: (m.path, m.line_number))
         matches = tuple(records)
         incomplete = _parse_bounds(output.text)
+        last_line = output.text.rstrip("\n").rsplit("\n", 1)[-1]
         if output.truncated:
             incomplete += (f"the search's output was cut at {len(output.stdout)} bytes",)
         elif output.rc != 0:
@@ -546,6 +557,9 @@ def _derive_secret_matches(g: Gathered) -> SecretSearch:
             # guest's OOM killer, say), what it printed is only part of the search. (A cut
             # output stops it too, by SIGPIPE; the cut is the reason then.)
             incomplete += (f"the search stopped before it finished (exit code {output.rc})",)
+        elif last_line != _SEARCH_DONE and not _cannot_search_line(output.text):
+            # Its last line, so that no file name printed before it can stand in for it.
+            incomplete += ("the search did not say it finished: its output is not the whole",)
         return SecretSearch(matches, incomplete)
     try:
         homes = home_dirs_to_search(g.get(PASSWD))

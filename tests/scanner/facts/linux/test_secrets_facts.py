@@ -39,6 +39,8 @@ from tests.hostile.test_reads import _nest, _unnest
 from tests.imagetree import PRIVATE_KEY
 
 KEY_ID = "AKIAZ7QWERTY5LKJH4GF"
+# The live search's last line when it got to its end.
+DONE = "#amiscan-search-done\n"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzXamplEKEY"
 
 # --- classify -------------------------------------------------------------------------------
@@ -205,7 +207,7 @@ def test_secret_matches_live_parse_the_grep_records(live_facts: LiveFacts) -> No
 def test_secret_matches_live_ignore_records_that_are_not_grep_output(
     live_facts: LiveFacts,
 ) -> None:
-    grep = f"grep: /opt/x: Permission denied\n/opt/a\x00notanumber:{KEY_ID}\n"
+    grep = f"grep: /opt/x: Permission denied\n/opt/a\x00notanumber:{KEY_ID}\n{DONE}"
     assert live_facts(outputs={SECRET_MATCHES: grep}).get(SECRET_MATCHES) == SecretSearch(())
 
 
@@ -224,7 +226,7 @@ def _live_search(stdout: str, truncated: bool = False) -> SecretSearch:
 
 def test_the_live_too_deep_marker_reads_as_the_image_walk_words_it() -> None:
     first = "/opt/" + "d/" * 256 + "d"
-    search = _live_search(f"/opt/a\x001:{KEY_ID}\n#amiscan-too-deep 3 {first}\n")
+    search = _live_search(f"/opt/a\x001:{KEY_ID}\n#amiscan-too-deep 3 {first}\n{DONE}")
     expected = WalkBounds()
     expected.skip_deep(first)
     expected.too_deep = 3
@@ -234,7 +236,7 @@ def test_the_live_too_deep_marker_reads_as_the_image_walk_words_it() -> None:
 
 
 def test_the_live_entry_marker_makes_the_search_incomplete() -> None:
-    search = _live_search("#amiscan-entries 1000001\n")
+    search = _live_search(f"#amiscan-entries 1000001\n{DONE}")
     assert search.matches == ()
     assert len(search.incomplete) == 1 and "1000001 entries" in search.incomplete[0]
 
@@ -242,9 +244,26 @@ def test_the_live_entry_marker_makes_the_search_incomplete() -> None:
 def test_live_markers_inside_grep_records_or_malformed_are_ignored() -> None:
     stdout = (
         f"/opt/#amiscan-too-deep 1 /x\x001:{KEY_ID}\n"
-        "#amiscan-too-deep many /x\n#amiscan-too-deep 0 /x\n#amiscan-entries\n"
+        f"#amiscan-too-deep many /x\n#amiscan-too-deep 0 /x\n#amiscan-entries\n{DONE}"
     )
     assert _live_search(stdout).incomplete == ()
+
+
+def test_a_live_search_that_did_not_say_it_finished_is_incomplete_but_keeps_its_finds() -> None:
+    # A probe that printed nothing at all is not a search that found nothing.
+    for stdout in ("", "\n", f"/opt/a\x001:{KEY_ID}\n"):
+        search = _live_search(stdout)
+        assert search.incomplete == (
+            "the search did not say it finished: its output is not the whole",
+        )
+    assert len(_live_search(f"/opt/a\x001:{KEY_ID}\n").matches) == 1
+
+
+def test_only_the_last_line_says_the_search_finished() -> None:
+    # A file name holding a line break and the end mark, with records after it, is not the end.
+    forged = f"/opt/x\n{DONE}\x001:{KEY_ID}\n/opt/b\x002:{KEY_ID}\n"
+    assert _live_search(forged).incomplete != ()
+    assert _live_search(forged + DONE).incomplete == ()
 
 
 def test_a_cut_live_output_and_a_depth_marker_are_both_reported() -> None:
@@ -416,7 +435,7 @@ def test_greps_side_by_side_stop_once_their_records_pass_the_output_limit(
     unbounded_markers: list[str] = []
     records, _, all_greps = _run_search(tmp_path, tops, 4, unbounded_markers, batch_bytes=1024)
     assert len(records) == 300 * MAX_MATCHES_PER_FILE  # 3 MB of records without a limit
-    assert unbounded_markers == []
+    assert unbounded_markers == ["#amiscan-search-done"]
     limit = 16 * 1024
     markers: list[str] = []
     bounded, _, greps = _run_search(
@@ -426,7 +445,7 @@ def test_greps_side_by_side_stop_once_their_records_pass_the_output_limit(
     # the batches after them never start, and the search says it is incomplete.
     assert sum(len(r) + 1 for r in bounded) <= limit + 4 * (limit + 1)
     assert len(all_greps) > 40 and len(greps) <= 8
-    assert markers == ["#amiscan-output-full"]
+    assert markers == ["#amiscan-output-full", "#amiscan-search-done"]
     # A batch's records cut at the limit never run into the next batch's first.
     assert all(r.count(str(image).encode()) == 1 for r in bounded)
     text = b"\n".join(bounded).decode() + "\n" + "\n".join(markers) + "\n"
