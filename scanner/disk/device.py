@@ -117,8 +117,10 @@ class BlockCache:
         self.misses = 0
         # Bytes read from the device below (the last block of a device may be short).
         self.bytes_read = 0
-        self._next_sequential = -1
-        self._window = 1
+        # Each thread's reads are a stream of their own: two readers of distant blocks must not
+        # look sequential to each other (each would fetch ahead into blocks the other then
+        # fetches again).
+        self._stream = threading.local()
 
     def _cached(self, index: int) -> bytes | None:
         with self._lock:
@@ -148,20 +150,22 @@ class BlockCache:
         return blocks
 
     def _with_readahead(self, missing: list[int]) -> list[int]:
-        """`missing` extended past its end when the reads are sequential (each continues where
-        the last one stopped); the window doubles while they stay sequential."""
+        """`missing` extended past its end when this thread's reads are sequential (each
+        continues where its last one stopped); the window doubles while they stay sequential."""
+        stream = self._stream
+        sequential = missing[0] == getattr(stream, "next_block", -1)
+        window = min(getattr(stream, "window", 1) * 2, READAHEAD_BLOCKS) if sequential else 1
         with self._lock:
-            sequential = missing[0] == self._next_sequential
-            self._window = min(self._window * 2, READAHEAD_BLOCKS) if sequential else 1
             last_block = (self.size - 1) // CACHE_BLOCK
             extra: list[int] = []
             candidate = missing[-1] + 1
-            while len(extra) < self._window - 1 and candidate <= last_block:
+            while len(extra) < window - 1 and candidate <= last_block:
                 if candidate in self._blocks:
                     break
                 extra.append(candidate)
                 candidate += 1
-            self._next_sequential = (extra or missing)[-1] + 1
+        stream.window = window
+        stream.next_block = (extra or missing)[-1] + 1
         return missing + extra
 
     def pread(self, offset: int, length: int) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,24 @@ def test_sequential_reads_fetch_ahead_in_growing_windows_and_random_ones_do_not(
     for index in (30, 3, 17, 9):
         scattered.pread(index * CACHE_BLOCK, 10)
     assert [length for _, length in below.reads] == [CACHE_BLOCK] * 4
+
+
+def test_one_threads_reads_never_look_sequential_to_another() -> None:
+    # Two readers of neighbouring blocks: the second must not take the first's read as its
+    # own stream and fetch ahead into blocks that others then fetch again.
+    data = os.urandom(8 * CACHE_BLOCK)
+    below = CountingDevice(data)
+    cache = BlockCache(below)
+
+    def read(index: int) -> None:
+        assert cache.pread(index * CACHE_BLOCK, 10) == data[index * CACHE_BLOCK :][:10]
+
+    for index in (0, 1, 2):
+        reader = threading.Thread(target=read, args=(index,))
+        reader.start()
+        reader.join()
+    assert below.reads == [(i * CACHE_BLOCK, CACHE_BLOCK) for i in (0, 1, 2)]
+    # The same thread reading on from where it stopped still fetches ahead.
+    read(3)
+    read(4)
+    assert [length // CACHE_BLOCK for _, length in below.reads[3:]] == [1, 2]
