@@ -33,9 +33,9 @@ LOOPBACK_HOSTS = tuple(f"127.0.0.{i}" for i in range(4, 15))
 class Moto:
     url: str
 
-    def client(self) -> Any:
+    def client(self, service: str = "ec2") -> Any:
         return boto3.client(
-            "ec2",
+            service,
             endpoint_url=self.url,
             region_name=REGION,
             aws_access_key_id="testing",
@@ -81,13 +81,7 @@ def moto(moto_server: Moto) -> Moto:
 @pytest.fixture
 def moto_ebs(moto: Moto) -> Any:
     """An EBS direct client of the moto server (to upload snapshots)."""
-    return boto3.client(
-        "ebs",
-        endpoint_url=moto.url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return moto.client("ebs")
 
 
 @pytest.fixture

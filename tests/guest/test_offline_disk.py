@@ -9,10 +9,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 
-from tests.aws import REGION, Moto, register_image
+from tests.aws import Moto, register_image
 from tests.diskimages import convert, make_gpt_disk, upload_snapshot
 from tests.guest.conftest import TIMINGS
 from tests.guest.image import GuestImage
@@ -61,13 +60,7 @@ def test_a_gpt_qcow2_of_the_disk_gives_the_directorys_statuses(
 def test_the_snapshot_and_the_ami_without_launch_give_the_directorys_statuses(
     as_directory: Scan, gpt_disk: Path, moto: Moto, tmp_path: Path
 ) -> None:
-    ebs = boto3.client(
-        "ebs",
-        endpoint_url=moto.url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ebs = moto.client("ebs")
     started = time.monotonic()
     snapshot = upload_snapshot(ebs, gpt_disk)
     TIMINGS["offline: upload to moto's EBS"] = time.monotonic() - started
