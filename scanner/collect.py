@@ -38,6 +38,19 @@ _SAFE_PATTERN = re.compile(r"^/[A-Za-z0-9._/*?\[\]!+@%,:=~-]*$")
 # Private host keys and other secrets are never copied off the guest, whatever a fact asks.
 _NEVER_COPY = ("/etc/ssh/ssh_host_*_key", "/etc/shadow-", "/etc/gshadow*")
 
+# The guest's clock in nanoseconds, as a shell function: the collection script times each probe
+# with it, and a probe that times steps of its own (the package refresh) defines it again, since
+# a probe runs in a shell of its own.
+SHELL_CLOCK = r"""
+amiscan_now() {
+  # Nanoseconds where date has %N (GNU), else whole seconds, else 0 (no date at all).
+  _n=$(date +%s%N 2>/dev/null)
+  case "$_n" in ''|*[!0-9]*) _n=$(date +%s 2>/dev/null)000000000 ;; esac
+  case "$_n" in *[!0-9]*) _n=0 ;; esac
+  printf '%s' "$_n"
+}
+"""
+
 _PRELUDE = r"""
 export LC_ALL=C
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH
@@ -66,14 +79,7 @@ trap 'rm -rf "$AMISCAN_T"' EXIT
 export AMISCAN_T
 export AMISCAN_FILES="$AMISCAN_T/files"; : >"$AMISCAN_FILES"
 if command -v timeout >/dev/null 2>&1; then AMISCAN_TIMEOUT=timeout; else AMISCAN_TIMEOUT=; fi
-amiscan_now() {
-  # Nanoseconds where date has %N (GNU), else whole seconds.
-  _n=$(date +%s%N 2>/dev/null)
-  case "$_n" in ''|*[!0-9]*) _n=$(date +%s 2>/dev/null)000000000 ;; esac
-  case "$_n" in *[!0-9]*) _n=0 ;; esac
-  printf '%s' "$_n"
-}
-amiscan_probe() {
+@CLOCK@amiscan_probe() {
   # $1 name, $2 seconds, $3 snippet. Output bounded by head; rc kept through the pipe. The
   # probe's commands are the guest's: they never see the marker, so cannot forge records.
   # Each probe has its own files, so that probes run in the background cannot mix outputs.
@@ -202,7 +208,8 @@ def build_script(facts: Iterable[Fact[Any]], settings: LiveSettings) -> Collecti
                 patterns.append(pattern)
 
     prelude = (
-        _PRELUDE.replace("@OUTPUT_LIMIT_PLUS_ONE@", str(OUTPUT_LIMIT + 1))
+        _PRELUDE.replace("@CLOCK@", SHELL_CLOCK.lstrip("\n"))
+        .replace("@OUTPUT_LIMIT_PLUS_ONE@", str(OUTPUT_LIMIT + 1))
         .replace("@OUTPUT_LIMIT@", str(OUTPUT_LIMIT))
         .replace("@FILE_LIMIT@", str(FILE_LIMIT))
         .replace("@NEVER_COPY@", "|".join(_NEVER_COPY))

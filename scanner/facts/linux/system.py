@@ -6,6 +6,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
+from scanner.collect import SHELL_CLOCK
 from scanner.facts.base import Fact, FactFailed, FactUnavailable, Gathered, Mode, Probe
 from scanner.fs import STREAM_SUFFIXES, FileSource, read_text_or_none, stream_lines
 from scanner.parsers.apt import (
@@ -46,25 +47,21 @@ OS_RELEASE = Fact(
 
 # --- pending updates ----------------------------------------------------------------------------
 
-_UPDATES_SCRIPT = r"""
+_UPDATES_SCRIPT = (
+    SHELL_CLOCK
+    + r"""
 # The package query runs beside the secret search, which is the scan's critical path on a big
 # host: it yields the CPU to it (children inherit the niceness).
 renice -n 10 -p $$ >/dev/null 2>&1
 # Refresh the metadata when asked (throwaway instances), and say whether it worked: apt-get update
 # exits 0 when no mirror answered and keeps the old lists, so its messages are read too.
-_amiscan_ms() {
-  _n=$(date +%s%N 2>/dev/null)
-  case "$_n" in ''|*[!0-9]*) _n=$(date +%s 2>/dev/null)000000000 ;; esac
-  case "$_n" in *[!0-9]*) _n=0 ;; esac
-  echo $(( _n / 1000000 ))
-}
 _amiscan_refresh() {
   [ "$AMISCAN_REFRESH" = 1 ] || return 0
   pattern=$1; shift
   # The refresh reaches the mirrors and can take most of the probe: timed on its own.
-  started=$(_amiscan_ms)
+  started=$(amiscan_now)
   out=$("$@" 2>&1); rc=$?
-  [ -z "${AMISCAN_STEPS:-}" ] || echo "refresh $(( $(_amiscan_ms) - started ))" >>"$AMISCAN_STEPS"
+  [ -z "${AMISCAN_STEPS:-}" ] || echo "refresh $(( ($(amiscan_now) - started) / 1000000 ))" >>"$AMISCAN_STEPS"
   if [ $rc -eq 0 ] && ! printf '%s\n' "$out" | grep -qiE "$pattern"; then
     echo "### refresh ok"
   else
@@ -121,6 +118,7 @@ zypper)
 esac
 exit 0
 """
+)
 
 
 @dataclass(frozen=True)
