@@ -56,7 +56,8 @@ import paramiko
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scanner.facts.linux.secrets import _GREP_PATTERN, MAX_SEARCHED_FILE, SEARCH_DIRS
+from bench.search import floor_command
+from scanner.facts.linux.secrets import SEARCH_DIRS
 from scanner.facts.linux.system import _UPDATES_SCRIPT
 from tests.sshd import SshdServer, require_sshd, start_sshd
 
@@ -65,7 +66,6 @@ PEER_DIR = Path(__file__).resolve().parent / "peer_checks"
 # Folders whose subtrees may be hidden in small mode: /etc is never touched (sshd, sudo and the
 # login read it), nor any .ssh directory.
 HIDEABLE_TOPS = tuple(d for d in SEARCH_DIRS if d != "/etc")
-FIND_SIZE = f"-size -{MAX_SEARCHED_FILE // 1024}k"
 
 
 # --- the sshd, in small mode inside a mount namespace that hides big subtrees -------------------
@@ -271,13 +271,9 @@ def exec_timed(client: paramiko.SSHClient, command: str) -> tuple[float, bytes]:
 
 
 def floor_commands(server: SshdServer) -> dict[str, str]:
-    tops = " ".join(SEARCH_DIRS)
     return {
         "true": "true",
-        "find | xargs grep -l": (
-            f"find {tops} -xdev -type f {FIND_SIZE} -print0 2>/dev/null"
-            f" | xargs -0 -r grep -lIE -e {shlex.quote(_GREP_PATTERN)} 2>/dev/null"
-        ),
+        "find | xargs grep -l": floor_command(),
         "sshd -T": (
             f"/usr/sbin/sshd -T -f {server.config_path} "
             f"-C user=root,host=10.0.0.1,addr=10.0.0.1,lport={server.port}"
@@ -290,23 +286,12 @@ def floor_commands(server: SshdServer) -> dict[str, str]:
 PACKAGE_QUERY = f"sh -c {shlex.quote(_UPDATES_SCRIPT)}"
 
 
-def parallel_search() -> str:
-    """The floor's search with one grep per core, as amiscan's search runs them: what a
-    one-liner could do at best, printed beside the floor the issue defined (one grep)."""
-    tops = " ".join(SEARCH_DIRS)
-    return (
-        f"find {tops} -xdev -type f {FIND_SIZE} -print0 2>/dev/null"
-        f' | xargs -0 -r -P "$(nproc)" -s 1048576 grep -lIE -e {shlex.quote(_GREP_PATTERN)}'
-        " 2>/dev/null"
-    )
-
-
 def run_floor(client: paramiko.SSHClient, server: SshdServer, log: SshdLog) -> Run:
     log.mark()
     parts = {name: exec_timed(client, cmd)[0] for name, cmd in floor_commands(server).items()}
     counts = log.since_mark()
     package_s, _ = exec_timed(client, PACKAGE_QUERY)
-    parallel_s, _ = exec_timed(client, parallel_search())
+    parallel_s, _ = exec_timed(client, floor_command(per_core=True))
     extra = {"parts": parts, "package": package_s, "parallel": parallel_s}
     return Run(sum(parts.values()), counts.execs, counts.connections, extra)
 

@@ -40,11 +40,14 @@ from scanner.facts.linux.secrets import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def floor_command(root: str) -> str:
+def floor_command(root: str = "/", *, per_core: bool = False) -> str:
+    """The floor's search: `find | xargs grep -l` over the searched folders below `root`, with
+    the search's size limit and pattern; `per_core` runs one grep per core, as amiscan does."""
     tops = " ".join(shlex.quote(str(Path(root) / d.lstrip("/"))) for d in SEARCH_DIRS)
+    xargs = 'xargs -0 -r -P "$(nproc)" -s 1048576' if per_core else "xargs -0 -r"
     return (
         f"find {tops} -xdev -type f -size -{MAX_SEARCHED_FILE // 1024}k -print0 2>/dev/null"
-        f" | xargs -0 -r grep -lIE -e {shlex.quote(_GREP_PATTERN)} 2>/dev/null"
+        f" | {xargs} grep -lIE -e {shlex.quote(_GREP_PATTERN)} 2>/dev/null"
     )
 
 
