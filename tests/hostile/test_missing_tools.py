@@ -20,17 +20,22 @@ from typing import Any
 
 import pytest
 
-from scanner.collect import Collected, LiveSettings, build_script, parse_output
+from scanner.collect import (
+    Collected,
+    CollectionScript,
+    LiveSettings,
+    build_script,
+    parse_output,
+)
 from scanner.facts.base import Fact, Facts, Mode, Probe, ProbeOutput, ScanContext
 from scanner.facts.linux.secrets import SECRET_MATCHES, secret_search_script
 from scanner.linux import linux_checks, needed_facts
 from scanner.model import Status
 from scanner.registry import Check, load_checks
 from tests.factbuilders import live_context
+from tests.guestpath import system_commands, without
 from tests.imagetree import PRIVATE_KEY
 
-_SYSTEM_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
-_SYSTEM_PATH = f"PATH={':'.join(_SYSTEM_DIRS)}:$PATH; export PATH"
 _CLEAN = {Status.PASS, Status.SKIP}
 # The shell itself; shell builtins (taking the binary away changes nothing); and words of the
 # script that are also command names but never run as one (login shells it reads in passwd,
@@ -42,17 +47,6 @@ _NOT_TAKEN = {
 }
 
 
-def _commands() -> dict[str, str]:
-    commands: dict[str, str] = {}
-    for directory in _SYSTEM_DIRS:
-        if os.path.isdir(directory):
-            for name in sorted(os.listdir(directory)):
-                path = os.path.join(directory, name)
-                if name not in commands and os.access(path, os.X_OK) and not os.path.isdir(path):
-                    commands[name] = path
-    return commands
-
-
 def _facts_with_a_small_search(tree: Path) -> list[Fact[Any]]:
     """The live facts of every Linux check, the secret search pointed at `tree` (this host's
     own folders would make each run take seconds)."""
@@ -62,6 +56,15 @@ def _facts_with_a_small_search(tree: Path) -> list[Fact[Any]]:
         probe=Probe(secret_search_script((str(tree),), "/dev/null"), True, 60, background=True),
     )
     return [small if f is SECRET_MATCHES else f for f in needed_facts(checks, Mode.LIVE)]
+
+
+def _run_without(
+    script: CollectionScript, bin_dir: Path, missing: str | None, checks: list[Check]
+) -> dict[str, Status]:
+    """The checks' statuses after the script ran with every command but `missing` linked into
+    bin_dir, and bin_dir as its only PATH."""
+    text = without(script.text, bin_dir, *((missing,) if missing else ()))
+    return _judge(text, script.marker, bin_dir, checks)
 
 
 def _collect(text: str, marker: str, path: str) -> tuple[Collected, ScanContext]:
@@ -99,8 +102,7 @@ def test_no_missing_command_turns_a_finding_into_a_pass(tmp_path: Path) -> None:
     (tree / "app.env").write_text("AWS_ACCESS_KEY_ID=AKIAZ7QWERTY5LKJH4GF\n")
     checks = linux_checks(list(load_checks().values()))
     script = build_script(_facts_with_a_small_search(tree), LiveSettings(login_user="root"))
-    assert script.text.count(_SYSTEM_PATH) == 2
-    commands = _commands()
+    commands = system_commands()
     named = set(re.findall(r"(?<![\w/$.-])([a-z][a-z0-9_.-]{1,20})(?=[ \n;|)])", script.text))
     taken = sorted(named & commands.keys() - _NOT_TAKEN)
     # The script's words are found as commands (so the tools behind today's holes are taken).
@@ -108,12 +110,7 @@ def test_no_missing_command_turns_a_finding_into_a_pass(tmp_path: Path) -> None:
 
     def run_without(missing: str | None) -> dict[str, Status]:
         bin_dir = tmp_path / f"bin-without-{missing or 'nothing'}"
-        bin_dir.mkdir()
-        for name, path in commands.items():
-            if name != missing:
-                (bin_dir / name).symlink_to(path)
-        text = script.text.replace(_SYSTEM_PATH, f"PATH={bin_dir}; export PATH")
-        return _judge(text, script.marker, bin_dir, checks)
+        return _run_without(script, bin_dir, missing, checks)
 
     baseline = run_without(None)
     # The planted key and key id make both secret checks find something with every tool.
@@ -139,13 +136,8 @@ def test_the_search_found_nothing_without_it_before(tmp_path: Path, missing: str
     (tree / "id_rsa").write_text(PRIVATE_KEY)
     checks = [c for c in linux_checks(list(load_checks().values())) if "secrets" in c.id]
     script = build_script(_facts_with_a_small_search(tree), LiveSettings(login_user="root"))
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, path in _commands().items():
-        if name != missing:
-            (bin_dir / name).symlink_to(path)
-    text = script.text.replace(_SYSTEM_PATH, f"PATH={bin_dir}; export PATH")
-    assert _judge(text, script.marker, bin_dir, checks)["linux.secrets.private-keys"] not in _CLEAN
+    statuses = _run_without(script, tmp_path / "bin", missing, checks)
+    assert statuses["linux.secrets.private-keys"] not in _CLEAN
 
 
 def test_no_probe_printing_nothing_turns_a_finding_into_a_pass(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from scanner.collect import (
 from scanner.facts.base import Fact, Probe
 from scanner.fs import ReadRefused
 from scanner.transports.local import LocalTransport
+from tests.guestpath import without
 
 
 def probe_fact(
@@ -102,34 +103,11 @@ def test_probes_get_a_scratch_directory_removed_with_the_script_even_after_a_tim
     assert scratch.startswith("/") and not os.path.exists(scratch)
 
 
-_SYSTEM_PATH = (
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH"
-)
-
-
 def _run_without(tmp_path: Any, *missing: str) -> tuple[bytes, bytes, str]:
-    """The collection of one probe on a guest whose system directories lack `missing`: the
-    prelude's PATH line is swapped for a directory linking every other command."""
+    """The collection of one probe on a guest whose system directories lack `missing`."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for directory in (
-        "/usr/local/sbin",
-        "/usr/local/bin",
-        "/usr/sbin",
-        "/usr/bin",
-        "/sbin",
-        "/bin",
-    ):
-        if not os.path.isdir(directory):
-            continue
-        for name in os.listdir(directory):
-            path = os.path.join(directory, name)
-            link = bin_dir / name
-            if name not in missing and not link.exists() and os.access(path, os.X_OK):
-                link.symlink_to(path)
     script = build_script([probe_fact("t.found", "echo AKIA-like finding")], LiveSettings())
-    assert script.text.count(_SYSTEM_PATH) == 2  # the user part's prelude and the root part's
-    text = script.text.replace(_SYSTEM_PATH, f"PATH={bin_dir}; export PATH")
+    text = without(script.text, bin_dir, *missing)
     done = subprocess.run(
         ["/bin/sh", "-s"], input=text.encode(), env={"PATH": str(bin_dir)}, capture_output=True
     )
