@@ -17,8 +17,14 @@ from typing import Any
 
 import yaml
 
-from scanner.facts.base import FactFailed, Gathered
-from scanner.facts.windows.common import as_dict, as_text, probe_json, windows_fact
+from scanner.facts.base import Gathered
+from scanner.facts.windows.common import (
+    as_dict,
+    as_text,
+    probe_json,
+    require_fields,
+    windows_fact,
+)
 from scanner.facts.windows.volume import expand, find_file, read_text, software_key
 
 _CONFIG_LIMIT = 262144
@@ -116,8 +122,7 @@ class LaunchAgents:
 
 def parse_launch_agents(document: Any) -> LaunchAgents:
     """The launch-agent probe's JSON as LaunchAgents (agents not installed are left out)."""
-    if not isinstance(document, dict):
-        raise FactFailed("the launch-agent probe printed no data")
+    document = require_fields(document, "the launch-agent probe")
     found = []
     for key, agent in (
         ("ec2launch_v2", EC2LAUNCH_V2),

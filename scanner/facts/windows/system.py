@@ -59,8 +59,7 @@ class WindowsRelease:
 
 def parse_release(document: Any) -> WindowsRelease:
     """The OS probe's JSON as a WindowsRelease."""
-    if not isinstance(document, dict):
-        raise FactFailed("the OS probe printed no data")
+    document = require_fields(document, "the OS probe")
     build = as_int(document.get("build"))
     if build is None:
         raise FactFailed(f"Win32_OperatingSystem gave no build number: {document.get('build')!r}")
